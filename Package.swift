@@ -1,0 +1,119 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layers, bottom up (arrows only point down; only the three wrapper modules
+// Kafka, HTTPServer and, later, Avro touch C pointers):
+//   CRdKafka / CMicroHTTPD / CAvro   system-library shims
+//   Kafka, HTTPServer                C libraries in Swift
+//   Pipeline                         records, decoders, sinks
+//   ConsumerManager                  specs, runtimes, registry, health, metrics
+//   ControlPlane                     REST routes over HTTPServer
+//   consumerd                        the executable
+let package = Package(
+    name: "consumerd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "consumerd", targets: ["consumerd"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CAvro",
+            pkgConfig: "avro-c",
+            providers: [.apt(["libavro-dev"])]
+        ),
+        .target(
+            name: "Kafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "CMicroHTTPD",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ConsumerManager",
+            dependencies: [
+                "Kafka",
+                "Pipeline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "HTTPServer",
+                "ConsumerManager",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "consumerd",
+            dependencies: [
+                "Kafka",
+                "HTTPServer",
+                "Pipeline",
+                "ConsumerManager",
+                "ControlPlane",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Helpers shared by the test targets: real producers (kcat,
+        // python3-confluent-kafka), temporary directories, polling waits.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Kafka", "TestSupport"]),
+        .testTarget(
+            name: "ConsumerManagerTests",
+            dependencies: [
+                "ConsumerManager", "Kafka", "Pipeline", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "ConsumerManager", "HTTPServer", "Kafka", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef CONSUMERD_CAVRO_SHIM_H
+#define CONSUMERD_CAVRO_SHIM_H
+#include <avro.h>
+#endif
