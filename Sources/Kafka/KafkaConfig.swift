@@ -1,0 +1,106 @@
+import CRdKafka
+
+/// librdkafka client properties (`bootstrap.servers`, `group.id`, ...) as a value type.
+///
+/// Values are strings because that is what librdkafka parses; ``validate(name:value:)``
+/// asks librdkafka itself whether a property and value are acceptable.
+public struct KafkaConfig: Sendable, Equatable {
+    public var properties: [String: String]
+
+    public init(_ properties: [String: String] = [:]) {
+        self.properties = properties
+    }
+
+    public subscript(name: String) -> String? {
+        get { properties[name] }
+        set { properties[name] = newValue }
+    }
+
+    /// Returns a copy with `other`'s properties layered on top.
+    public func merging(_ other: [String: String]) -> KafkaConfig {
+        KafkaConfig(properties.merging(other) { _, new in new })
+    }
+
+    /// Checks one property with librdkafka's own parser: unknown names and
+    /// malformed values fail here instead of when a client is created.
+    public static func validate(name: String, value: String) throws(KafkaError) {
+        guard let conf = rd_kafka_conf_new() else {
+            throw KafkaError.invalidArgument("rd_kafka_conf_new failed")
+        }
+        defer { rd_kafka_conf_destroy(conf) }
+        try set(conf, name, value)
+    }
+
+    /// Properties whose values must never be shown or logged (librdkafka marks
+    /// these as sensitive).
+    public static func isSensitive(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        return lowered.contains("password") || lowered.contains("secret")
+            || lowered == "ssl.key.pem" || lowered == "ssl_key" || lowered == "sasl.oauthbearer.config"
+    }
+
+    /// The properties with sensitive values replaced, for logs and API responses.
+    public var redacted: [String: String] {
+        properties.reduce(into: [:]) { result, entry in
+            result[entry.key] = Self.isSensitive(entry.key) ? Self.redactedValue : entry.value
+        }
+    }
+
+    public static let redactedValue = "********"
+
+    /// Builds an `rd_kafka_conf_t`; the caller owns it until `rd_kafka_new` succeeds.
+    func makeConf() throws(KafkaError) -> OpaquePointer {
+        guard let conf = rd_kafka_conf_new() else {
+            throw KafkaError.invalidArgument("rd_kafka_conf_new failed")
+        }
+        do {
+            // Sorted so that errors are deterministic.
+            for (name, value) in properties.sorted(by: { $0.key < $1.key }) {
+                try Self.set(conf, name, value)
+            }
+        } catch {
+            rd_kafka_conf_destroy(conf)
+            throw error
+        }
+        return conf
+    }
+
+    private static func set(_ conf: OpaquePointer, _ name: String, _ value: String) throws(KafkaError) {
+        var errstr = [CChar](repeating: 0, count: 512)
+        let result = rd_kafka_conf_set(conf, name, value, &errstr, errstr.count)
+        guard result == RD_KAFKA_CONF_OK else {
+            let reason = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KafkaError.invalidArgument(reason.isEmpty ? "invalid property \(name)" : reason)
+        }
+    }
+}
+
+/// Validation of regex subscriptions (`^market\..*`) before they reach librdkafka.
+public enum TopicPattern {
+    /// librdkafka treats a subscription as a pattern only when it starts with `^`
+    /// and compiles it as a POSIX extended regex.
+    public static func validate(_ pattern: String) throws(KafkaError) {
+        guard pattern.hasPrefix("^") else {
+            throw KafkaError.invalidArgument("a topic pattern must start with '^'")
+        }
+        var errstr = [CChar](repeating: 0, count: 256)
+        if crd_check_regex(pattern, &errstr, errstr.count) != 0 {
+            let reason = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw KafkaError.invalidArgument("invalid regular expression: \(reason)")
+        }
+    }
+
+    /// Kafka's legal topic names: 1-249 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+    public static func isValidTopicName(_ name: String) -> Bool {
+        guard (1...249).contains(name.utf8.count), name != ".", name != ".." else { return false }
+        return name.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+}

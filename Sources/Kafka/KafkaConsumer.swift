@@ -1,0 +1,301 @@
+import CRdKafka
+import Foundation
+import Logging
+
+/// A consumer-group member over librdkafka's high-level consumer.
+///
+/// Not thread-safe by design: one thread creates it, polls it and closes it
+/// (``KafkaConsumerDelegate`` callbacks run inside those calls). Offsets are
+/// never stored automatically; the owner stores them once records are safe.
+public final class KafkaConsumer {
+    private let handle: OpaquePointer
+    private let context: ClientContext
+    private var closed = false
+    /// Most messages in a row come from the same topic; resolving the name once
+    /// per topic switch avoids a String allocation per record.
+    private var lastTopicHandle: OpaquePointer?
+    private var lastTopicName = ""
+    /// Fixed by configuration. Asking librdkafka inside a callback can hang
+    /// during close (librdkafka #4041), so it is never asked.
+    public let rebalanceProtocol: RebalanceProtocol
+    private var everAssigned = false
+    private let logger: Logger
+
+    /// Copy each record's headers (off by default: parsing headers costs per record).
+    public var readsHeaders = false
+
+    public weak var delegate: (any KafkaConsumerDelegate)? {
+        get { context.delegate }
+        set { context.delegate = newValue }
+    }
+
+    /// Creates the client. `config` must contain `group.id`; callers decide the
+    /// commit policy (``KafkaConsumer`` never enables auto offset store itself).
+    public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        guard config["group.id"]?.isEmpty == false else {
+            throw KafkaError.invalidArgument("group.id is required for a consumer")
+        }
+        let context = ClientContext(logger: logger)
+        self.context = context
+        self.logger = logger
+        self.rebalanceProtocol = Self.rebalanceProtocol(for: config)
+        self.handle = try makeHandle(type: RD_KAFKA_CONSUMER, config: config, context: context) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        }
+        context.owner = self
+        // Serve log/error events from the consumer queue, i.e. in poll().
+        rd_kafka_poll_set_consumer(handle)
+    }
+
+    deinit {
+        if !closed {
+            // Without a close the group only notices after session.timeout.ms.
+            context.delegate = nil
+            _ = rd_kafka_consumer_close(handle)
+        }
+        if destroyWouldAbort {
+            // Leaking one closed handle beats aborting the whole process.
+            logger.warning(
+                "not destroying a cooperative-sticky consumer that never received an assignment (librdkafka #4312, fixed in 2.3.0)")
+            return
+        }
+        rd_kafka_destroy(handle)
+    }
+
+    /// librdkafka before 2.3.0 asserts in `rd_kafka_destroy` when a
+    /// cooperative-sticky member joined a group but never got its first assignment.
+    private var destroyWouldAbort: Bool {
+        rebalanceProtocol == .cooperative && !everAssigned && rd_kafka_version() < 0x0203_00ff
+    }
+
+    /// `cooperative-sticky` is librdkafka's only cooperative assignor, and it
+    /// cannot be mixed with eager ones.
+    static func rebalanceProtocol(for config: KafkaConfig) -> RebalanceProtocol {
+        let strategies = (config["partition.assignment.strategy"] ?? "range,roundrobin")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        return strategies == ["cooperative-sticky"] ? .cooperative : .eager
+    }
+
+    /// The client's name (`rdkafka#consumer-N`), as librdkafka logs it.
+    public var name: String { String(cString: rd_kafka_name(handle)) }
+
+    /// Subscribes to a list of topics.
+    public func subscribe(topics: [String]) throws(KafkaError) {
+        guard !topics.isEmpty else { throw KafkaError.invalidArgument("no topics to subscribe to") }
+        try subscribe(names: topics)
+    }
+
+    /// Subscribes to every topic matching a regex (must start with `^`);
+    /// new matching topics are picked up on metadata refresh.
+    public func subscribe(pattern: String) throws(KafkaError) {
+        try TopicPattern.validate(pattern)
+        try subscribe(names: [pattern])
+    }
+
+    private func subscribe(names: [String]) throws(KafkaError) {
+        let list = PartitionList(names.map { TopicPartition(topic: $0, partition: crd_partition_unassigned) })
+        try check(rd_kafka_subscribe(handle, list.pointer), "subscribe")
+    }
+
+    /// Waits up to `timeout` for the next record. Rebalance and error callbacks
+    /// run inside this call. Throws for per-partition consume errors and for
+    /// fatal client errors; returns `nil` when nothing arrived in time.
+    public func poll(timeout: Duration) throws(KafkaError) -> KafkaMessage? {
+        let message = rd_kafka_consumer_poll(handle, timeout.kafkaMilliseconds)
+        try deliverClientErrors()
+        guard let message else { return nil }
+        defer { rd_kafka_message_destroy(message) }
+        let err = message.pointee.err
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
+            var where_ = "consume"
+            if let rkt = message.pointee.rkt {
+                where_ = "consume \(String(cString: rd_kafka_topic_name(rkt)))[\(message.pointee.partition)]"
+            }
+            let detail = rd_kafka_message_errstr(message).map { String(cString: $0) }
+            throw KafkaError(err, context: detail.map { "\(where_): \($0)" } ?? where_)
+        }
+        return KafkaMessage(message, topic: topicName(message.pointee.rkt), readHeaders: readsHeaders)
+    }
+
+    @inline(__always)
+    private func topicName(_ rkt: OpaquePointer?) -> String {
+        guard let rkt else { return "" }
+        if rkt != lastTopicHandle {
+            lastTopicHandle = rkt
+            lastTopicName = String(cString: rd_kafka_topic_name(rkt))
+        }
+        return lastTopicName
+    }
+
+    private func deliverClientErrors() throws(KafkaError) {
+        for error in context.takeErrors() {
+            if error.isFatal { throw error }
+            delegate?.consumer(self, didReport: error)
+        }
+    }
+
+    /// Marks records as processed: each offset must be the *next* offset to
+    /// read (last written + 1). Stored offsets are what ``commit()`` sends.
+    public func store(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList(offsets)
+        try check(rd_kafka_offsets_store(handle, list.pointer), "store offsets")
+        if let error = list.firstError(context: "store offset") { throw error }
+    }
+
+    /// Synchronously commits the stored offsets. Returns `false` when there was
+    /// nothing new to commit.
+    @discardableResult
+    public func commit() throws(KafkaError) -> Bool {
+        let err = rd_kafka_commit(handle, nil, 0)
+        if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return false }
+        try check(err, "commit")
+        return true
+    }
+
+    /// Stops fetching from these partitions; the group membership stays.
+    public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
+        guard !partitions.isEmpty else { return }
+        let list = PartitionList(partitions)
+        try check(rd_kafka_pause_partitions(handle, list.pointer), "pause")
+    }
+
+    public func resume(_ partitions: [TopicPartition]) throws(KafkaError) {
+        guard !partitions.isEmpty else { return }
+        let list = PartitionList(partitions)
+        try check(rd_kafka_resume_partitions(handle, list.pointer), "resume")
+    }
+
+    /// The partitions currently assigned to this member.
+    public func assignment() throws(KafkaError) -> [TopicPartition] {
+        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        try check(rd_kafka_assignment(handle, &list), "assignment")
+        guard let list else { return [] }
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        return PartitionList.partitions(of: list)
+    }
+
+    /// The group's committed offsets for `partitions`, asked of the coordinator (blocks).
+    public func committed(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartitionOffset] {
+        guard !partitions.isEmpty else { return [] }
+        let list = PartitionList(partitions)
+        try check(rd_kafka_committed(handle, list.pointer, timeout.kafkaMilliseconds), "committed offsets")
+        return list.offsets
+    }
+
+    /// The next offset this member will fetch per partition (local, non-blocking).
+    public func positions(_ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartitionOffset] {
+        guard !partitions.isEmpty else { return [] }
+        let list = PartitionList(partitions)
+        try check(rd_kafka_position(handle, list.pointer), "position")
+        return list.offsets
+    }
+
+    /// Low and high watermarks last seen in fetch responses (local, non-blocking);
+    /// `nil` until the partition has been fetched.
+    public func cachedWatermarks(_ partition: TopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = crd_offset_invalid
+        var high: Int64 = crd_offset_invalid
+        let err = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (max(low, 0), high)
+    }
+
+    /// Leaves the group cleanly: revoke callbacks run (last chance to commit),
+    /// then the member leaves so its partitions move at once.
+    public func close() throws(KafkaError) {
+        guard !closed else { return }
+        closed = true
+        if destroyWouldAbort { awaitFirstAssignment(timeout: .seconds(10)) }
+        let err = rd_kafka_consumer_close(handle)
+        context.delegate = nil
+        try check(err, "close")
+    }
+
+    /// Gives a joining cooperative member the chance to receive its first
+    /// assignment, after which it can be destroyed safely. Records polled
+    /// here are not processed and, never stored, are read again later.
+    private func awaitFirstAssignment(timeout: Duration) {
+        let deadline = ContinuousClock.now + timeout
+        while !everAssigned, ContinuousClock.now < deadline {
+            if let message = rd_kafka_consumer_poll(handle, 100) {
+                rd_kafka_message_destroy(message)
+            }
+        }
+    }
+
+    // MARK: Rebalance
+
+    fileprivate func handleRebalance(_ err: rd_kafka_resp_err_t, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let cooperative = rebalanceProtocol == .cooperative
+        let partitions = PartitionList.partitions(of: list)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(handle, list) {
+                    reportRebalanceFailure(KafkaError(consuming: error, context: "incremental assign"))
+                    return
+                }
+            } else if let failure = assignFailure(rd_kafka_assign(handle, list), "assign") {
+                reportRebalanceFailure(failure)
+                return
+            }
+            everAssigned = true
+            delegate?.consumer(self, didAssign: partitions)
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            if rd_kafka_assignment_lost(handle) != 0 {
+                delegate?.consumer(self, didLose: partitions)
+            } else {
+                delegate?.consumer(self, willRevoke: partitions)
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(handle, list) {
+                    reportRebalanceFailure(KafkaError(consuming: error, context: "incremental unassign"))
+                }
+            } else if let failure = assignFailure(rd_kafka_assign(handle, nil), "unassign") {
+                reportRebalanceFailure(failure)
+            }
+        default:
+            // librdkafka asks us to drop the assignment on rebalance errors.
+            reportRebalanceFailure(KafkaError(err, context: "rebalance"))
+            _ = rd_kafka_assign(handle, nil)
+        }
+    }
+
+    private func assignFailure(_ err: rd_kafka_resp_err_t, _ what: String) -> KafkaError? {
+        err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(err, context: what)
+    }
+
+    private func reportRebalanceFailure(_ error: KafkaError) {
+        context.logger.error("rebalance failed", metadata: ["error": "\(error)"])
+        delegate?.consumer(self, didReport: error)
+    }
+
+    fileprivate static func from(_ handle: OpaquePointer) -> KafkaConsumer? {
+        guard let opaque = rd_kafka_opaque(handle) else { return nil }
+        return Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue().consumer
+    }
+
+}
+
+extension ClientContext {
+    /// The consumer owning this context, found from inside the rebalance callback.
+    fileprivate var consumer: KafkaConsumer? { owner as? KafkaConsumer }
+}
+
+let rebalanceCallback: @convention(c) (
+    OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
+) -> Void = { rk, err, list, _ in
+    guard let rk, let list else { return }
+    if let consumer = KafkaConsumer.from(rk) {
+        consumer.handleRebalance(err, list)
+    } else {
+        // The consumer is being torn down: keep librdkafka's state consistent.
+        if err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            _ = rd_kafka_assign(rk, list)
+        } else {
+            _ = rd_kafka_assign(rk, nil)
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Produces records with kcat, a Kafka client nobody here wrote.
+public enum Kcat {
+    /// Sends `lines` to `topic`, one record each. With `keySeparator`, the
+    /// text before it is the key. Waits for delivery (kcat exits after flushing).
+    public static func produce(
+        _ lines: [String], topic: String, bootstrap: String, partition: Int32? = nil, keySeparator: Character? = nil
+    ) throws {
+        var arguments = ["-P", "-b", bootstrap, "-t", topic, "-X", "topic.request.required.acks=all"]
+        if let partition { arguments += ["-p", String(partition)] }
+        if let keySeparator { arguments += ["-K", String(keySeparator)] }
+        try run("/usr/bin/kcat", arguments, input: lines.joined(separator: "\n") + "\n")
+    }
+}
+
+/// Runs python3-confluent-kafka (Debian's package, under /usr/bin/python3).
+public enum PythonKafka {
+    /// Produces `values` to `topic` with keys `key-<i>`; prints nothing.
+    public static func produce(_ values: [String], topic: String, bootstrap: String) throws {
+        let script = """
+            import json, sys
+            from confluent_kafka import Producer
+            values = json.load(sys.stdin)
+            p = Producer({"bootstrap.servers": sys.argv[1], "acks": "all"})
+            for i, v in enumerate(values):
+                p.produce(sys.argv[2], key=f"key-{i}".encode(), value=v.encode())
+                p.poll(0)
+            left = p.flush(30)
+            sys.exit(1 if left else 0)
+            """
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
+        try run("/usr/bin/python3", ["-c", script, bootstrap, topic], input: input)
+    }
+
+    /// The group's committed offset per partition of `topic`, as
+    /// confluent-kafka reports it (-1001 when none).
+    public static func committedOffsets(group: String, topic: String, partitions: Int, bootstrap: String) throws -> [Int64] {
+        let script = """
+            import sys
+            from confluent_kafka import Consumer, TopicPartition
+            c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "enable.auto.commit": False})
+            tps = [TopicPartition(sys.argv[3], p) for p in range(int(sys.argv[4]))]
+            print(" ".join(str(tp.offset) for tp in c.committed(tps, timeout=10)))
+            c.close()
+            """
+        let output = try run("/usr/bin/python3", ["-c", script, bootstrap, group, topic, String(partitions)])
+        return output.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: String
+    public var status: Int32
+    public var stderr: String
+    public var description: String { "\(command) exited \(status): \(stderr)" }
+}
+
+/// Runs a program to completion; returns its standard output.
+@discardableResult
+public func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let stdout = Pipe()
+    let stderr = Pipe()
+    let stdin = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stderr
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw CommandFailed(
+            command: ([executable] + arguments.prefix(1)).joined(separator: " "), status: process.terminationStatus,
+            stderr: String(decoding: errors, as: UTF8.self))
+    }
+    return String(decoding: output, as: UTF8.self)
+}

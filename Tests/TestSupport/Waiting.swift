@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+
+/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+public func eventually(
+    timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool
+) rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
+    }
+    return try condition()
+}
+
+/// A fresh directory under /tmp, removed by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ prefix: String = "consumerd-test") throws {
+        let path = "\(NSTemporaryDirectory())\(prefix)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        self.path = path
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A quiet logger for tests; set CONSUMERD_TEST_LOG=debug to see everything.
+public func testLogger(_ label: String = "test") -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = ProcessInfo.processInfo.environment["CONSUMERD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+    return logger
+}
+
+/// A unique topic or group name per test, so tests sharing a cluster never collide.
+public func uniqueName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+}
+
+/// Settings that make the mock cluster fast for tests: an empty fetch waits
+/// `fetch.wait.max.ms`, so it is kept short.
+public let fastConsumerProperties: [String: String] = [
+    "fetch.wait.max.ms": "10",
+    "session.timeout.ms": "6000",
+    "heartbeat.interval.ms": "500",
+]
