@@ -1,0 +1,131 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends records as JSON Lines to a file and fsyncs before returning.
+///
+/// A batch is one `write` and one `fdatasync`. A failed write is cut back to
+/// the last complete batch, and a torn last line left by a crash is trimmed
+/// on open, so the file always ends on a record boundary.
+public final class FileSink: Sink {
+    public let kind = "file"
+    public let target: String
+    private var descriptor: Int32
+    /// Size of the file after the last durable batch.
+    private var durableSize: off_t
+    private var buffer: [UInt8] = []
+    /// Bytes of a torn last line removed on open (a previous crash mid-write).
+    public let repairedBytes: Int
+
+    /// Opens (creating if needed) the file at `path`, creating missing parent
+    /// directories. Symlinks in the final component are refused.
+    public init(path: String) throws(PipelineError) {
+        target = path
+        try Self.createParentDirectories(of: path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw Self.error("open \(path)", errno, retriable: true) }
+        descriptor = fd
+        do {
+            let (size, repaired) = try Self.trimTornLine(fd, path: path)
+            durableSize = size
+            repairedBytes = repaired
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    public func write(_ records: [Record]) throws(PipelineError) {
+        guard !records.isEmpty else { return }
+        guard descriptor >= 0 else { throw PipelineError(stage: .sink, message: "\(target) is closed") }
+        buffer.removeAll(keepingCapacity: true)
+        for record in records {
+            JSONLinesEncoder.append(record, to: &buffer)
+        }
+        do throws(PipelineError) {
+            try FileDescriptorIO.writeAll(descriptor, buffer, target: target)
+            guard fdatasync(descriptor) == 0 else { throw Self.error("fdatasync \(target)", errno, retriable: true) }
+        } catch {
+            // Drop whatever part of the batch reached the file; the retry rewrites it all.
+            _ = ftruncate(descriptor, durableSize)
+            throw error
+        }
+        durableSize += off_t(buffer.count)
+        // A batch of unusually large records should not pin its buffer forever.
+        if buffer.capacity > 64 << 20 { buffer = [] }
+    }
+
+    public func close() {
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+    }
+
+    private static func createParentDirectories(of path: String) throws(PipelineError) {
+        var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        guard !components.isEmpty else { return }
+        var current = path.hasPrefix("/") ? "" : "."
+        if components.first == "" { components = components.dropFirst() }
+        for component in components where !component.isEmpty {
+            current += "/" + component
+            if mkdir(current, 0o750) != 0 && errno != EEXIST {
+                throw error("create directory \(current)", errno, retriable: true)
+            }
+        }
+    }
+
+    /// Returns the file size after cutting any incomplete last line.
+    private static func trimTornLine(_ fd: Int32, path: String) throws(PipelineError) -> (off_t, Int) {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error("stat \(path)", errno, retriable: true) }
+        let size = info.st_size
+        guard size > 0 else { return (0, 0) }
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var end = size
+        while end > 0 {
+            let start = max(0, end - off_t(chunk.count))
+            let want = Int(end - start)
+            let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, start) }
+            guard got == want else { throw error("read \(path)", errno, retriable: true) }
+            if let newline = chunk[0..<want].lastIndex(of: 0x0A) {
+                let keep = start + off_t(newline) + 1
+                if keep == size { return (size, 0) }
+                guard ftruncate(fd, keep) == 0 else { throw error("truncate \(path)", errno, retriable: true) }
+                return (keep, Int(size - keep))
+            }
+            end = start
+        }
+        guard ftruncate(fd, 0) == 0 else { throw error("truncate \(path)", errno, retriable: true) }
+        return (0, Int(size))
+    }
+
+    static func error(_ what: String, _ code: Int32, retriable: Bool) -> PipelineError {
+        PipelineError(stage: .sink, message: "\(what): \(String(cString: strerror(code)))", isRetriable: retriable)
+    }
+}
+
+/// Writes JSON Lines to the process's standard output. Batches from several
+/// consumers never interleave: each batch is written under one lock.
+public final class StdoutSink: Sink {
+    public let kind = "stdout"
+    public let target = "stdout"
+    private var buffer: [UInt8] = []
+
+    public init() {}
+
+    public func write(_ records: [Record]) throws(PipelineError) {
+        guard !records.isEmpty else { return }
+        buffer.removeAll(keepingCapacity: true)
+        for record in records {
+            JSONLinesEncoder.append(record, to: &buffer)
+        }
+        try FileDescriptorIO.stdoutLock.withLock { _ throws(PipelineError) in
+            try FileDescriptorIO.writeAll(STDOUT_FILENO, buffer, target: target)
+        }
+    }
+
+    public func close() {}
+}

@@ -1,0 +1,305 @@
+/// A strict RFC 8259 JSON validator that allocates nothing: one pass over the
+/// bytes, an explicit nesting stack in two words, UTF-8 checked inside strings.
+public enum JSONSyntax {
+    /// Deeper documents are rejected (bounded work and no pathological inputs downstream).
+    public static let defaultMaxDepth = 128
+
+    /// What validation learned on the way.
+    public struct Summary: Sendable, Equatable {
+        /// Line breaks occur between tokens (they cannot occur inside strings).
+        public var containsLineBreaks: Bool
+    }
+
+    /// Why a document is not JSON, and where.
+    public struct SyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var offset: Int
+        public var reason: String
+        public var description: String { "\(reason) at byte \(offset)" }
+    }
+
+    @discardableResult
+    public static func validate(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(SyntaxError) -> Summary {
+        let result = bytes.withUnsafeBufferPointer { buffer in
+            var validator = Validator(buffer, maxDepth: min(maxDepth, 128))
+            return validator.run()
+        }
+        return try result.get()
+    }
+}
+
+private struct Validator {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maxDepth: Int
+    var index = 0
+    var depth = 0
+    /// Bit n set: the container at depth n is an object (else an array).
+    var objectBits: (UInt64, UInt64) = (0, 0)
+    var lineBreaks = false
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    typealias Failure = JSONSyntax.SyntaxError
+
+    mutating func run() -> Result<JSONSyntax.Summary, Failure> {
+        do throws(Failure) {
+            try document()
+            return .success(JSONSyntax.Summary(containsLineBreaks: lineBreaks))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func fail(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
+
+    private var atEnd: Bool { index >= bytes.count }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09: index += 1
+            case 0x0A, 0x0D:
+                lineBreaks = true
+                index += 1
+            default: return
+            }
+        }
+    }
+
+    private var insideObject: Bool {
+        let level = depth - 1
+        return level < 64 ? (objectBits.0 >> level) & 1 == 1 : (objectBits.1 >> (level - 64)) & 1 == 1
+    }
+
+    private mutating func push(object: Bool) throws(Failure) {
+        guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        let bit: UInt64 = object ? 1 : 0
+        if depth < 64 {
+            objectBits.0 = (objectBits.0 & ~(1 << depth)) | (bit << depth)
+        } else {
+            objectBits.1 = (objectBits.1 & ~(1 << (depth - 64))) | (bit << (depth - 64))
+        }
+        depth += 1
+    }
+
+    private mutating func document() throws(Failure) {
+        skipWhitespace()
+        guard !atEnd else { throw fail("empty document") }
+        var expectValue = true
+        while true {
+            if expectValue {
+                try value()
+                expectValue = false
+            }
+            // After a value: close containers or move to the next element.
+            skipWhitespace()
+            if depth == 0 { break }
+            guard !atEnd else { throw fail("unexpected end of input") }
+            let byte = bytes[index]
+            if insideObject {
+                if byte == UInt8(ascii: ",") {
+                    index += 1
+                    try memberKey()
+                    expectValue = true
+                } else if byte == UInt8(ascii: "}") {
+                    index += 1
+                    depth -= 1
+                } else {
+                    throw fail("expected ',' or '}'")
+                }
+            } else {
+                if byte == UInt8(ascii: ",") {
+                    index += 1
+                    expectValue = true
+                } else if byte == UInt8(ascii: "]") {
+                    index += 1
+                    depth -= 1
+                } else {
+                    throw fail("expected ',' or ']'")
+                }
+            }
+        }
+        guard atEnd else { throw fail("trailing characters after the document") }
+    }
+
+    /// Parses one value; containers are opened here and closed by `document()`.
+    private mutating func value() throws(Failure) {
+        skipWhitespace()
+        guard !atEnd else { throw fail("expected a value") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            index += 1
+            try push(object: true)
+            skipWhitespace()
+            if !atEnd, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                depth -= 1
+            } else {
+                try memberKey()
+                try value()
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            try push(object: false)
+            skipWhitespace()
+            if !atEnd, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                depth -= 1
+            } else {
+                try value()
+            }
+        case UInt8(ascii: "\""):
+            try string()
+        case UInt8(ascii: "t"):
+            try literal("true")
+        case UInt8(ascii: "f"):
+            try literal("false")
+        case UInt8(ascii: "n"):
+            try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try number()
+        default:
+            throw fail("unexpected character")
+        }
+    }
+
+    /// `"key" :` inside an object.
+    private mutating func memberKey() throws(Failure) {
+        skipWhitespace()
+        guard !atEnd, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+        try string()
+        skipWhitespace()
+        guard !atEnd, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+        index += 1
+    }
+
+    private mutating func literal(_ word: StaticString) throws(Failure) {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - index >= count else { throw fail("invalid literal") }
+        for i in 0..<count where bytes[index + i] != word.utf8Start[i] {
+            throw fail("invalid literal")
+        }
+        index += count
+    }
+
+    private mutating func digits() -> Int {
+        let start = index
+        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 { index += 1 }
+        return index - start
+    }
+
+    private mutating func number() throws(Failure) {
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard !atEnd else { throw fail("incomplete number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            throw fail("expected a digit")
+        }
+        if !atEnd, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { throw fail("expected a digit after '.'") }
+        }
+        if !atEnd, bytes[index] | 0x20 == UInt8(ascii: "e") {
+            index += 1
+            if !atEnd, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { throw fail("expected a digit in the exponent") }
+        }
+    }
+
+    private mutating func string() throws(Failure) {
+        index += 1  // opening quote
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard !atEnd else { throw fail("unterminated escape") }
+                switch bytes[index] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                    UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    index += 1
+                    guard bytes.count - index >= 4 else { throw fail("incomplete \\u escape") }
+                    for _ in 0..<4 {
+                        guard isHexDigit(bytes[index]) else { throw fail("invalid \\u escape") }
+                        index += 1
+                    }
+                default:
+                    throw fail("invalid escape")
+                }
+            case 0..<0x20:
+                throw fail("unescaped control character in string")
+            case 0x80...:
+                guard let length = UTF8Validation.sequenceLength(bytes, at: index) else {
+                    throw fail("invalid UTF-8 in string")
+                }
+                index += length
+            default:
+                index += 1
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    private func isHexDigit(_ byte: UInt8) -> Bool {
+        byte &- UInt8(ascii: "0") < 10 || (byte | 0x20) &- UInt8(ascii: "a") < 6
+    }
+}
+
+/// UTF-8 well-formedness (Unicode 15, table 3-7): no overlongs, no surrogates,
+/// nothing above U+10FFFF.
+public enum UTF8Validation {
+    /// The offset of the first invalid byte, or `nil` when all is valid.
+    public static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var index = 0
+            while index < buffer.count {
+                if buffer[index] < 0x80 {
+                    index += 1
+                } else if let length = sequenceLength(buffer, at: index) {
+                    index += length
+                } else {
+                    return index
+                }
+            }
+            return nil
+        }
+    }
+
+    public static func isValid(_ bytes: [UInt8]) -> Bool { firstInvalidOffset(bytes) == nil }
+
+    /// Length of the multi-byte sequence starting at `index`, or `nil` if malformed.
+    @inline(__always)
+    static func sequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+        let lead = bytes[index]
+        let remaining = bytes.count - index
+        @inline(__always) func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            offset < remaining && range.contains(bytes[index + offset])
+        }
+        switch lead {
+        case 0xC2...0xDF:
+            return continuation(1) ? 2 : nil
+        case 0xE0:
+            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : nil
+        case 0xE1...0xEC, 0xEE...0xEF:
+            return continuation(1) && continuation(2) ? 3 : nil
+        case 0xED:
+            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : nil
+        case 0xF0:
+            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF1...0xF3:
+            return continuation(1) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF4:
+            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : nil
+        default:
+            return nil
+        }
+    }
+}
