@@ -1,0 +1,262 @@
+import CMicroHTTPD
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 server on libmicrohttpd's internal epoll thread pool.
+///
+/// Handlers are `async`: while one runs, its connection is suspended so the
+/// pool's threads keep serving other clients (a slow `?wait=` never starves
+/// `/health`). Bodies are buffered up to ``Configuration/maxBodyBytes``;
+/// larger ones get 413 without being read.
+public final class HTTPServer: Sendable {
+    public struct Configuration: Sendable {
+        /// An IPv4 or IPv6 literal, or `localhost`; `0.0.0.0` listens everywhere.
+        public var host = "127.0.0.1"
+        /// 0 binds an ephemeral port (see ``HTTPServer/port``).
+        public var port: UInt16 = 8080
+        public var threadPoolSize = 4
+        public var connectionLimit = 256
+        /// Idle connections are closed after this long.
+        public var connectionTimeout: Duration = .seconds(30)
+        public var maxBodyBytes = 1 << 20
+        /// Per-connection memory for headers and buffers (bounds header size).
+        public var connectionMemoryLimit = 64 << 10
+        /// How long ``HTTPServer/stop()`` waits for running handlers.
+        public var shutdownGracePeriod: Duration = .seconds(10)
+
+        public init() {}
+    }
+
+    /// Produces the response for a request; must not throw (map errors to responses).
+    public typealias Responder = @Sendable (HTTPRequest) async -> HTTPResponse
+
+    public let configuration: Configuration
+    private let responder: Responder
+    private let logger: Logger
+    private let daemon = Mutex<DaemonState>(DaemonState())
+    private let inFlight = Atomic<Int>(0)
+
+    private struct DaemonState: @unchecked Sendable {
+        var pointer: OpaquePointer?
+        var port: UInt16 = 0
+        var accepting = false
+    }
+
+    public init(configuration: Configuration, logger: Logger, responder: @escaping Responder) {
+        self.configuration = configuration
+        self.logger = logger
+        self.responder = responder
+    }
+
+    deinit {
+        if let pointer = daemon.withLock({ $0.pointer }) {
+            MHD_stop_daemon(pointer)
+        }
+    }
+
+    /// The bound port (useful with port 0), or 0 when not running.
+    public var port: UInt16 { daemon.withLock { $0.port } }
+
+    /// Binds and starts serving. Throws when the address is invalid or taken.
+    public func start() throws(HTTPError) {
+        let address = try SocketAddress(host: configuration.host, port: configuration.port)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let pointer = address.withSockaddr { sockaddr in
+            cmhd_start_daemon(
+                sockaddr, address.isIPv6 ? 1 : 0, accessHandler, completionHandler, context,
+                UInt32(clamping: configuration.threadPoolSize), UInt32(clamping: configuration.connectionLimit),
+                UInt32(clamping: max(1, configuration.connectionTimeout.components.seconds)),
+                configuration.connectionMemoryLimit)
+        }
+        guard let pointer else {
+            throw HTTPError(
+                status: 500, code: "listen_failed",
+                message: "cannot listen on \(configuration.host):\(configuration.port) (address in use or not permitted)")
+        }
+        let port = cmhd_bound_port(pointer)
+        daemon.withLock { state in
+            state = DaemonState(pointer: pointer, port: port, accepting: true)
+        }
+        logger.info("http server listening", metadata: ["address": "\(configuration.host):\(port)"])
+    }
+
+    /// Stops accepting, lets running handlers finish (up to the grace period),
+    /// then closes every connection.
+    public func stop() async {
+        let listenSocket: Int32? = daemon.withLock { state in
+            guard let pointer = state.pointer, state.accepting else { return nil }
+            state.accepting = false
+            return Int32(MHD_quiesce_daemon(pointer))
+        }
+        // nil: never started, or another stop() is already under way.
+        guard let listenSocket else { return }
+        let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
+        while inFlight.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        // Taking the pointer under the lock means no handler resumes a
+        // connection that MHD_stop_daemon is about to free.
+        if let pointer = daemon.withLock({ state in
+            defer { state.pointer = nil; state.port = 0 }
+            return state.pointer
+        }) {
+            MHD_stop_daemon(pointer)
+        }
+        if listenSocket >= 0 { Glibc.close(listenSocket) }
+        logger.info("http server stopped")
+    }
+
+    // MARK: libmicrohttpd callbacks
+
+    fileprivate func handle(
+        _ connection: OpaquePointer, url: String, method: String,
+        upload: UnsafePointer<CChar>?, uploadSize: UnsafeMutablePointer<Int>,
+        slot: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    ) -> MHD_Result {
+        guard let existing = slot.pointee else {
+            // First call: headers are complete, the body has not been read.
+            let pending = PendingRequest(
+                method: HTTPMethod(method), path: url,
+                headers: connectionValues(connection, MHD_ValueKind.HEADER_KIND, lowercased: true),
+                query: connectionValues(connection, MHD_ValueKind.GET_ARGUMENT_KIND, lowercased: false))
+            slot.pointee = Unmanaged.passRetained(pending).toOpaque()
+            if let length = pending.headers["content-length"].flatMap(Int.init), length > configuration.maxBodyBytes {
+                return queue(HTTPError.payloadTooLarge(limit: configuration.maxBodyBytes).response, on: connection)
+            }
+            return MHD_Result.YES
+        }
+        let pending = Unmanaged<PendingRequest>.fromOpaque(existing).takeUnretainedValue()
+        if uploadSize.pointee > 0 {
+            pending.appendBody(upload, count: uploadSize.pointee, limit: configuration.maxBodyBytes)
+            uploadSize.pointee = 0
+            return MHD_Result.YES
+        }
+        if let response = pending.takeResponse() {
+            return queue(response, on: connection)
+        }
+        if pending.bodyTooLarge {
+            return queue(HTTPError.payloadTooLarge(limit: configuration.maxBodyBytes).response, on: connection)
+        }
+        return dispatch(pending, connection)
+    }
+
+    private func dispatch(_ pending: PendingRequest, _ connection: OpaquePointer) -> MHD_Result {
+        guard daemon.withLock({ $0.accepting }) else {
+            return queue(HTTPError.unavailable.response, on: connection)
+        }
+        inFlight.add(1, ordering: .acquiringAndReleasing)
+        MHD_suspend_connection(connection)
+        let handle = ConnectionHandle(pointer: connection)
+        let request = pending.request
+        Task { [responder] in
+            let response = await responder(request)
+            pending.setResponse(response)
+            self.daemon.withLock { state in
+                if state.pointer != nil { MHD_resume_connection(handle.pointer) }
+            }
+            self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
+        }
+        return MHD_Result.YES
+    }
+
+    private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        let mhdResponse = response.body.withUnsafeBytes { body in
+            MHD_create_response_from_buffer(body.count, UnsafeMutableRawPointer(mutating: body.baseAddress), .RESPMEM_MUST_COPY)
+        }
+        guard let mhdResponse else { return MHD_Result.NO }
+        defer { MHD_destroy_response(mhdResponse) }
+        for header in response.headers {
+            _ = MHD_add_response_header(mhdResponse, header.name, header.value)
+        }
+        return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+    }
+
+    private func connectionValues(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowercased: Bool) -> [String: String] {
+        let collector = ValueCollector(lowercased: lowercased)
+        withExtendedLifetime(collector) {
+            _ = MHD_get_connection_values(connection, kind, valueIterator, Unmanaged.passUnretained(collector).toOpaque())
+        }
+        return collector.values
+    }
+}
+
+/// A connection pointer handed to the task that answers it; libmicrohttpd
+/// keeps a suspended connection alive until it is resumed or the daemon stops.
+private struct ConnectionHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+}
+
+/// Per-connection request state, owned through libmicrohttpd's `con_cls` slot.
+/// Header and body fields are only touched by the pool thread serving the
+/// connection; the response crosses threads under a lock.
+private final class PendingRequest: @unchecked Sendable {
+    let method: HTTPMethod
+    let path: String
+    let headers: [String: String]
+    let query: [String: String]
+    private(set) var body: [UInt8] = []
+    private(set) var bodyTooLarge = false
+    private let response = Mutex<HTTPResponse?>(nil)
+
+    init(method: HTTPMethod, path: String, headers: [String: String], query: [String: String]) {
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.query = query
+    }
+
+    var request: HTTPRequest {
+        HTTPRequest(method: method, path: path, query: query, headers: headers, body: body)
+    }
+
+    func appendBody(_ bytes: UnsafePointer<CChar>?, count: Int, limit: Int) {
+        guard !bodyTooLarge, let bytes else { return }
+        if body.count + count > limit {
+            bodyTooLarge = true
+            body = []
+            return
+        }
+        body.append(contentsOf: UnsafeRawBufferPointer(start: bytes, count: count))
+    }
+
+    func setResponse(_ value: HTTPResponse) { response.withLock { $0 = value } }
+    func takeResponse() -> HTTPResponse? { response.withLock { $0.take() } }
+}
+
+private final class ValueCollector {
+    let lowercased: Bool
+    var values: [String: String] = [:]
+    init(lowercased: Bool) { self.lowercased = lowercased }
+}
+
+private let valueIterator: @convention(c) (UnsafeMutableRawPointer?, MHD_ValueKind, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> MHD_Result = {
+    context, _, key, value in
+    guard let context, let key else { return MHD_Result.YES }
+    let collector = Unmanaged<ValueCollector>.fromOpaque(context).takeUnretainedValue()
+    let name = String(cString: key)
+    collector.values[collector.lowercased ? name.lowercased() : name] = value.map { String(cString: $0) } ?? ""
+    return MHD_Result.YES
+}
+
+private let accessHandler: @convention(c) (
+    UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
+    UnsafePointer<CChar>?, UnsafeMutablePointer<Int>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+) -> MHD_Result = { context, connection, url, method, _, upload, uploadSize, slot in
+    guard let context, let connection, let url, let method, let uploadSize, let slot else { return MHD_Result.NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue()
+    return server.handle(
+        connection, url: String(cString: url), method: String(cString: method),
+        upload: upload, uploadSize: uploadSize, slot: slot)
+}
+
+private let completionHandler: @convention(c) (
+    UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, MHD_RequestTerminationCode
+) -> Void = { _, _, slot, _ in
+    guard let slot, let pending = slot.pointee else { return }
+    Unmanaged<PendingRequest>.fromOpaque(pending).release()
+    slot.pointee = nil
+}

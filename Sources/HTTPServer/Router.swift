@@ -1,0 +1,84 @@
+/// Maps method + path to a handler. A plain value built at start-up;
+/// `{name}` segments capture path parameters, literal segments win over them.
+public struct Router: Sendable {
+    public typealias Handler = @Sendable (HTTPRequest) async throws -> HTTPResponse
+
+    public struct Route: Sendable {
+        public let method: HTTPMethod
+        /// The pattern as registered, e.g. `/consumers/{name}`; the `route` metric label.
+        public let pattern: String
+        let segments: [Segment]
+        let handler: Handler
+    }
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public enum Match: Sendable {
+        case found(Route, parameters: [String: String])
+        case methodNotAllowed(allowed: [HTTPMethod])
+        case notFound
+    }
+
+    public private(set) var routes: [Route] = []
+
+    public init() {}
+
+    public mutating func on(_ method: HTTPMethod, _ pattern: String, handler: @escaping Handler) {
+        let segments = Self.split(pattern).map { part -> Segment in
+            if part.hasPrefix("{") && part.hasSuffix("}") {
+                return .parameter(String(part.dropFirst().dropLast()))
+            }
+            return .literal(String(part))
+        }
+        precondition(
+            !routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
+        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        // Most literal segments first, so `/consumers/start-all` beats `/consumers/{name}`.
+        routes.sort { $0.literalCount > $1.literalCount }
+    }
+
+    public func match(method: HTTPMethod, path: String) -> Match {
+        let parts = Self.split(path)
+        var allowed: [HTTPMethod] = []
+        // HEAD is served by GET handlers (libmicrohttpd drops the body).
+        let lookup = method == .head ? HTTPMethod.get : method
+        for route in routes {
+            guard let parameters = route.bind(parts) else { continue }
+            if route.method == lookup { return .found(route, parameters: parameters) }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if allowed.isEmpty { return .notFound }
+        if allowed.contains(.get) { allowed.append(.head) }
+        return .methodNotAllowed(allowed: allowed)
+    }
+
+    private static func split(_ path: some StringProtocol) -> [Substring] {
+        Substring(path).split(separator: "/", omittingEmptySubsequences: true)
+    }
+}
+
+extension Router.Route {
+    var literalCount: Int {
+        segments.reduce(0) { count, segment in
+            if case .literal = segment { return count + 1 }
+            return count
+        }
+    }
+
+    func bind(_ parts: [Substring]) -> [String: String]? {
+        guard parts.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, part) in zip(segments, parts) {
+            switch segment {
+            case .literal(let literal):
+                guard part == literal else { return nil }
+            case .parameter(let name):
+                parameters[name] = String(part)
+            }
+        }
+        return parameters
+    }
+}
