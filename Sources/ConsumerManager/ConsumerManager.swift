@@ -1,0 +1,327 @@
+import Foundation
+import Kafka
+import Logging
+import Synchronization
+
+/// Registers, persists, runs and supervises consumers.
+///
+/// Thread-safe: REST handlers call it concurrently. State lives in one
+/// registry behind one lock; nothing blocking happens under it (runtimes are
+/// asked to stop, never joined). Spec files are written under a separate
+/// lock, always from the latest registry state.
+public final class ConsumerManager: Sendable {
+    public struct Configuration: Sendable {
+        /// Holds `consumers/` (specs) and `sinks/` (file sink output).
+        public var dataDirectory: String
+        /// Base client properties for every consumer: `bootstrap.servers`
+        /// plus anything the operator trusts (TLS files, SASL).
+        public var kafka: KafkaConfig
+        public var maxConsumers = 256
+        /// How often health is evaluated and rates are sampled.
+        public var healthInterval: Duration = .seconds(5)
+        /// A loop that has not come round for this long is reported stalled.
+        public var stallTimeout: Duration = .seconds(60)
+        /// How long shutdown waits for consumers to drain.
+        public var shutdownTimeout: Duration = .seconds(30)
+        /// Refresh interval of lag and positions inside each consumer.
+        public var progressInterval: Duration = .seconds(1)
+
+        public init(dataDirectory: String, kafka: KafkaConfig) {
+            self.dataDirectory = dataDirectory
+            self.kafka = kafka
+        }
+
+        public var specDirectory: String { "\(dataDirectory)/consumers" }
+        public var sinkDirectory: String { "\(dataDirectory)/sinks" }
+    }
+
+    public let configuration: Configuration
+    let metrics: ConsumerMetrics
+    let logger: Logger
+    let store: SpecStore
+    let registry = Mutex<Registry>(Registry())
+    private let persistLock = Mutex<Void>(())
+
+    struct Registry {
+        var entries: [String: Entry] = [:]
+        var shuttingDown = false
+        var lastHealthCheck: Date?
+        var lastSupervisorTick = ContinuousClock.now
+    }
+
+    /// One registered consumer.
+    struct Entry {
+        var spec: ConsumerSpec
+        var desired: DesiredState
+        /// The current run, or the last one (its snapshot keeps the final state).
+        var runtime: ConsumerRuntime?
+        var generation = 0
+        var consecutiveFailures = 0
+        var restarts = 0
+        var lastFailure: ConsumerFailure?
+        var nextRestart: (at: ContinuousClock.Instant, date: Date)?
+        /// Start a new run once the current one has exited.
+        var restartAfterExit: RestartReason?
+        var deleting = false
+        var health = HealthSample()
+        let registeredAt = Date()
+
+        var isActive: Bool { runtime?.state.isActive ?? false }
+    }
+
+    enum RestartReason: String {
+        case failure, manual
+        case specUpdate = "spec_update"
+    }
+
+    struct HealthSample {
+        var consumed: Int64 = 0
+        var written: Int64 = 0
+        var generation = 0
+        var at: ContinuousClock.Instant?
+        var rates = Rates()
+        var lastCheck: Date?
+    }
+
+    public init(configuration: Configuration, metrics: ConsumerMetrics, logger: Logger) throws(ConsumerManagerError) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        for directory in [configuration.dataDirectory, configuration.sinkDirectory]
+        where mkdir(directory, 0o750) != 0 && errno != EEXIST {
+            throw ConsumerManagerError(
+                .persistence, "cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        self.store = try SpecStore(directory: configuration.specDirectory)
+    }
+
+    // MARK: Registry
+
+    /// Loads persisted consumers and starts those that were running or paused.
+    @discardableResult
+    public func restore() -> [String] {
+        let (stored, problems) = store.loadAll()
+        for problem in problems {
+            logger.error("skipping an unreadable consumer spec", metadata: ["problem": "\(problem)"])
+        }
+        registry.withLock { registry in
+            for item in stored {
+                var entry = Entry(spec: item.spec, desired: item.desiredState)
+                if item.desiredState != .stopped {
+                    launch(&entry, paused: item.desiredState == .paused)
+                }
+                registry.entries[item.spec.name] = entry
+            }
+        }
+        logger.info("restored consumers", metadata: ["count": "\(stored.count)", "skipped": "\(problems.count)"])
+        return stored.map(\.spec.name)
+    }
+
+    public var names: [String] { registry.withLock { $0.entries.keys.sorted() } }
+
+    public func list() -> [ConsumerStatus] {
+        registry.withLock { registry in
+            registry.entries.values.map { status(of: $0, lastCheck: registry.lastHealthCheck) }
+        }.sorted { $0.name < $1.name }
+    }
+
+    public func status(_ name: String) throws(ConsumerManagerError) -> ConsumerStatus {
+        let found = registry.withLock { registry -> ConsumerStatus? in
+            guard let entry = registry.entries[name] else { return nil }
+            return self.status(of: entry, lastCheck: registry.lastHealthCheck)
+        }
+        guard let found else { throw .notFound(name) }
+        return found
+    }
+
+    /// Registers a new consumer; starts it when `autostart` is set.
+    public func create(_ spec: ConsumerSpec) throws(ConsumerManagerError) -> ConsumerStatus {
+        try spec.validate()
+        let result: Result<Void, ConsumerManagerError> = registry.withLock { registry in
+            if registry.entries[spec.name] != nil {
+                return .failure(ConsumerManagerError(.alreadyExists, "a consumer named '\(spec.name)' already exists", field: "name"))
+            }
+            if registry.entries.count >= configuration.maxConsumers {
+                return .failure(ConsumerManagerError(.limitExceeded, "at most \(configuration.maxConsumers) consumers can be registered"))
+            }
+            if let conflict = sinkConflict(for: spec, in: registry) { return .failure(conflict) }
+            registry.entries[spec.name] = Entry(spec: spec, desired: spec.autostart ? .running : .stopped)
+            return .success(())
+        }
+        try result.get()
+        do {
+            try persist(spec.name)
+        } catch {
+            registry.withLock { _ = $0.entries.removeValue(forKey: spec.name) }
+            throw error
+        }
+        if spec.autostart {
+            registry.withLock { registry in
+                if var entry = registry.entries[spec.name], !entry.isActive {
+                    launch(&entry, paused: false)
+                    registry.entries[spec.name] = entry
+                }
+            }
+        }
+        logger.info("consumer registered", metadata: ["consumer": "\(spec.name)", "autostart": "\(spec.autostart)"])
+        return try status(spec.name)
+    }
+
+    /// Creates or replaces a consumer's spec. A running consumer restarts
+    /// with the new spec; its desired state is kept.
+    public func replace(_ name: String, with proposed: ConsumerSpec) throws(ConsumerManagerError) -> (status: ConsumerStatus, created: Bool) {
+        guard proposed.name == name else {
+            throw .invalid("name", "'\(proposed.name)' does not match the consumer in the path ('\(name)')")
+        }
+        let existing = registry.withLock { $0.entries[name]?.spec }
+        guard let existing else { return (try create(proposed), true) }
+        let spec = proposed.restoringSecrets(from: existing)
+        try spec.validate()
+        let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
+            guard var entry = registry.entries[name], !entry.deleting else { return .failure(.notFound(name)) }
+            if let conflict = sinkConflict(for: spec, in: registry) { return .failure(conflict) }
+            guard entry.spec != spec else { return .success(false) }
+            entry.spec = spec
+            if entry.isActive {
+                entry.restartAfterExit = .specUpdate
+                entry.runtime?.requestStop()
+            }
+            registry.entries[name] = entry
+            return .success(true)
+        }
+        if try result.get() {
+            try persist(name)
+            logger.info("consumer spec replaced", metadata: ["consumer": "\(name)"])
+        }
+        return (try status(name), false)
+    }
+
+    public enum DeleteOutcome: Sendable {
+        /// Gone from the registry and the data directory.
+        case removed
+        /// Stopping; it disappears once its run has ended.
+        case stopping(ConsumerStatus)
+    }
+
+    /// Deletes a consumer: its spec file at once, its registration once it
+    /// has stopped (gracefully: the last batch is written and committed).
+    public func delete(_ name: String) throws(ConsumerManagerError) -> DeleteOutcome {
+        let active: Bool? = registry.withLock { registry in
+            guard var entry = registry.entries[name] else { return nil }
+            guard entry.isActive else {
+                registry.entries.removeValue(forKey: name)
+                return false
+            }
+            entry.deleting = true
+            entry.nextRestart = nil
+            entry.restartAfterExit = nil
+            entry.runtime?.requestStop()
+            registry.entries[name] = entry
+            return true
+        }
+        guard let active else { throw .notFound(name) }
+        try persist(name)
+        logger.info("consumer deleted", metadata: ["consumer": "\(name)", "draining": "\(active)"])
+        if active { return .stopping(try status(name)) }
+        metrics.remove(consumer: name)
+        return .removed
+    }
+
+    /// Waits until a deleted consumer has left the registry.
+    public func waitUntilRemoved(_ name: String, timeout: Duration) async throws(ConsumerManagerError) {
+        let deadline = ContinuousClock.now + timeout
+        while registry.withLock({ $0.entries[name] != nil }) {
+            guard ContinuousClock.now < deadline else {
+                throw ConsumerManagerError(.waitTimeout, "'\(name)' is still stopping after \(timeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // MARK: Helpers (registry lock held)
+
+    /// Starts a new run for `entry`. Call with the registry lock held.
+    func launch(_ entry: inout Entry, paused: Bool) {
+        entry.generation += 1
+        entry.nextRestart = nil
+        let spec = entry.spec
+        let settings = ConsumerRuntime.RunSettings(
+            kafka: kafkaConfig(for: spec),
+            sinkPath: sinkPath(for: spec),
+            instruments: metrics.instruments(for: spec.name),
+            logger: logger,
+            refreshInterval: configuration.progressInterval,
+            onExit: { [weak self] runtime in self?.runtimeExited(runtime) })
+        let runtime = ConsumerRuntime(spec: spec, generation: entry.generation, settings: settings, paused: paused)
+        entry.runtime = runtime
+        runtime.start()
+    }
+
+    /// Server-wide properties, then the spec's, then what consumerd must control.
+    func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig {
+        configuration.kafka
+            .merging(["auto.offset.reset": "earliest"])
+            .merging(spec.kafka)
+            .merging([
+                "group.id": spec.groupID,
+                "client.id": "consumerd-\(spec.name)",
+                "enable.auto.commit": "false",
+                "enable.auto.offset.store": "false",
+                "enable.partition.eof": "false",
+            ])
+    }
+
+    func sinkPath(for spec: ConsumerSpec) -> String? {
+        guard spec.sink.type == .file else { return nil }
+        return "\(configuration.sinkDirectory)/\(spec.sink.path ?? ConsumerSpec.defaultSinkPath(for: spec.name))"
+    }
+
+    private func sinkConflict(for spec: ConsumerSpec, in registry: Registry) -> ConsumerManagerError? {
+        guard let path = sinkPath(for: spec) else { return nil }
+        for (name, entry) in registry.entries where name != spec.name && sinkPath(for: entry.spec) == path {
+            return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to this file", field: "sink.path")
+        }
+        return nil
+    }
+
+    func status(of entry: Entry, lastCheck: Date?) -> ConsumerStatus {
+        let snapshot = entry.runtime?.snapshot
+        let state = snapshot?.state ?? .stopped
+        return ConsumerStatus(
+            name: entry.spec.name,
+            state: state,
+            desiredState: entry.desired,
+            since: snapshot?.since ?? entry.registeredAt,
+            generation: entry.generation,
+            spec: entry.spec.redacted,
+            sinkTarget: sinkPath(for: entry.spec) ?? "stdout",
+            partitions: snapshot?.partitions ?? [],
+            stats: snapshot?.stats ?? RuntimeStats(),
+            rates: entry.health.rates,
+            lastError: snapshot?.lastError ?? entry.lastFailure,
+            consecutiveFailures: entry.consecutiveFailures,
+            restarts: entry.restarts,
+            nextRestartAt: entry.nextRestart?.date,
+            deleting: entry.deleting,
+            health: evaluateHealth(entry, snapshot: snapshot, lastCheck: entry.health.lastCheck ?? lastCheck))
+    }
+
+    // MARK: Persistence
+
+    /// Writes (or removes) a consumer's file from the registry's current
+    /// state. Serialised, and reading the state inside the lock means the
+    /// last write always reflects the latest change.
+    func persist(_ name: String) throws(ConsumerManagerError) {
+        try persistLock.withLock { _ throws(ConsumerManagerError) in
+            let entry = registry.withLock { registry -> SpecStore.Entry? in
+                guard let entry = registry.entries[name], !entry.deleting else { return nil }
+                return SpecStore.Entry(spec: entry.spec, desiredState: entry.desired)
+            }
+            if let entry {
+                try store.save(entry)
+            } else {
+                try store.delete(name)
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Kafka
+import Prometheus
+import Synchronization
+
+/// The Prometheus series consumerd exports, all from one injected registry.
+/// Names carry the `consumerd_` prefix and a unit suffix; every name has one
+/// type and one help text.
+public final class ConsumerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let instruments = Mutex<[String: ConsumerInstruments]>([:])
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    /// The instruments of one consumer, created on first use and shared by
+    /// all of its runs so counters stay monotonic across restarts.
+    public func instruments(for consumer: String) -> ConsumerInstruments {
+        instruments.withLock { all in
+            if let existing = all[consumer] { return existing }
+            let created = ConsumerInstruments(consumer: consumer, registry: registry)
+            all[consumer] = created
+            return created
+        }
+    }
+
+    /// Drops every series of a deleted consumer.
+    public func remove(consumer: String) {
+        instruments.withLock { $0.removeValue(forKey: consumer) }?.unregisterAll()
+    }
+
+    static func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "consumerd", metricName: name, unitName: unit, helpText: help)
+    }
+
+    static let batchBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
+    ]
+    static let writeBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+
+    /// Descriptors are rebuilt on use: `MetricNameDescriptor` is not `Sendable`.
+    enum Name {
+        static var consumed: MetricNameDescriptor { descriptor("messages_consumed", "total", "Records read from Kafka.") }
+        static var written: MetricNameDescriptor { descriptor("records_written", "total", "Records written durably to the sink.") }
+        static var batches: MetricNameDescriptor { descriptor("batches", "total", "Batches written and committed.") }
+        static var batchDuration: MetricNameDescriptor { descriptor(
+            "batch_duration", "seconds", "Time from polling a batch's first record to committing its offsets.") }
+        static var sinkWrite: MetricNameDescriptor { descriptor("sink_write_duration", "seconds", "Time to write one batch durably to the sink.") }
+        static var errors: MetricNameDescriptor { descriptor("errors", "total", "Errors by pipeline stage (decode, sink, kafka, commit).") }
+        static var commits: MetricNameDescriptor { descriptor("commits", "total", "Offset commits by result.") }
+        static var rebalances: MetricNameDescriptor { descriptor("rebalances", "total", "Group rebalance events by kind (assign, revoke, lost).") }
+        static var lag: MetricNameDescriptor { descriptor("consumer_lag", "messages", "High watermark minus committed offset per partition.") }
+        static var state: MetricNameDescriptor { descriptor("consumer_state", "", "1 for the consumer's current state, 0 for the others.") }
+        static var restarts: MetricNameDescriptor { descriptor("restarts", "total", "Consumer restarts by reason (failure, manual, spec_update).") }
+        static var failures: MetricNameDescriptor { descriptor("consumer_consecutive_failures", "", "Failed runs since the last successful batch.") }
+    }
+}
+
+/// Handles for one consumer's series. Per-partition series are created on
+/// first use; the consumer thread caches what it uses, so the lock here is
+/// taken per new partition, not per record.
+public final class ConsumerInstruments: Sendable {
+    public let consumer: String
+    private let registry: PrometheusCollectorRegistry
+    let batches: Counter
+    let batchDuration: DurationHistogram
+    let consecutiveFailures: Gauge
+    private let states: [ConsumerState: Gauge]
+    private let keyed = Mutex<KeyedSeries>(KeyedSeries())
+
+    private struct KeyedSeries {
+        var counters: [String: Counter] = [:]
+        var gauges: [String: Gauge] = [:]
+        var histograms: [String: DurationHistogram] = [:]
+    }
+
+    init(consumer: String, registry: PrometheusCollectorRegistry) {
+        self.consumer = consumer
+        self.registry = registry
+        let labels = [("consumer", consumer)]
+        typealias Name = ConsumerMetrics.Name
+        batches = registry.makeCounter(descriptor: Name.batches, labels: labels)
+        batchDuration = registry.makeDurationHistogram(
+            descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
+        consecutiveFailures = registry.makeGauge(descriptor: Name.failures, labels: labels)
+        states = Dictionary(uniqueKeysWithValues: ConsumerState.allCases.map { state in
+            (state, registry.makeGauge(descriptor: Name.state, labels: labels + [("state", state.rawValue)]))
+        })
+    }
+
+    public func setState(_ current: ConsumerState) {
+        for (state, gauge) in states {
+            gauge.set(Int64(state == current ? 1 : 0))
+        }
+    }
+
+    public func consumed(_ partition: TopicPartition) -> Counter {
+        counter(ConsumerMetrics.Name.consumed, partitionLabels(partition))
+    }
+
+    public func written(_ partition: TopicPartition) -> Counter {
+        counter(ConsumerMetrics.Name.written, partitionLabels(partition))
+    }
+
+    public func errors(stage: String) -> Counter {
+        counter(ConsumerMetrics.Name.errors, [("consumer", consumer), ("stage", stage)])
+    }
+
+    public func commits(result: String) -> Counter {
+        counter(ConsumerMetrics.Name.commits, [("consumer", consumer), ("result", result)])
+    }
+
+    public func rebalances(kind: String) -> Counter {
+        counter(ConsumerMetrics.Name.rebalances, [("consumer", consumer), ("kind", kind)])
+    }
+
+    public func restarts(reason: String) -> Counter {
+        counter(ConsumerMetrics.Name.restarts, [("consumer", consumer), ("reason", reason)])
+    }
+
+    public func sinkWriteDuration(sink: String) -> DurationHistogram {
+        let labels = [("consumer", consumer), ("sink", sink)]
+        return keyed.withLock { series in
+            let key = Self.key(ConsumerMetrics.Name.sinkWrite, labels)
+            if let existing = series.histograms[key] { return existing }
+            let histogram = registry.makeDurationHistogram(
+                descriptor: ConsumerMetrics.Name.sinkWrite, labels: labels, buckets: ConsumerMetrics.writeBuckets)
+            series.histograms[key] = histogram
+            return histogram
+        }
+    }
+
+    public func setLag(_ lag: Int64, for partition: TopicPartition) {
+        let labels = partitionLabels(partition)
+        let gauge = keyed.withLock { series in
+            let key = Self.key(ConsumerMetrics.Name.lag, labels)
+            if let existing = series.gauges[key] { return existing }
+            let gauge = registry.makeGauge(descriptor: ConsumerMetrics.Name.lag, labels: labels)
+            series.gauges[key] = gauge
+            return gauge
+        }
+        gauge.set(lag)
+    }
+
+    /// Partitions that moved to another member stop reporting lag here.
+    public func removeLag(for partitions: [TopicPartition]) {
+        let removed = keyed.withLock { series in
+            partitions.compactMap { series.gauges.removeValue(forKey: Self.key(ConsumerMetrics.Name.lag, partitionLabels($0))) }
+        }
+        removed.forEach(registry.unregisterGauge)
+    }
+
+    private func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Counter {
+        keyed.withLock { series in
+            let key = Self.key(descriptor, labels)
+            if let existing = series.counters[key] { return existing }
+            let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
+            series.counters[key] = counter
+            return counter
+        }
+    }
+
+    private func partitionLabels(_ partition: TopicPartition) -> [(String, String)] {
+        [("consumer", consumer), ("topic", partition.topic), ("partition", String(partition.partition))]
+    }
+
+    private static func key(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> String {
+        descriptor.name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
+    func unregisterAll() {
+        let series = keyed.withLock { series in
+            defer { series = KeyedSeries() }
+            return series
+        }
+        series.counters.values.forEach(registry.unregisterCounter)
+        series.gauges.values.forEach(registry.unregisterGauge)
+        series.histograms.values.forEach(registry.unregisterDurationHistogram)
+        registry.unregisterCounter(batches)
+        registry.unregisterDurationHistogram(batchDuration)
+        registry.unregisterGauge(consecutiveFailures)
+        states.values.forEach(registry.unregisterGauge)
+    }
+}

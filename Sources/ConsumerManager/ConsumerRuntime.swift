@@ -1,0 +1,182 @@
+import Foundation
+import Kafka
+import Logging
+import Pipeline
+import Synchronization
+
+/// One run of a consumer: a dedicated thread polling Kafka, from start until
+/// it stops or fails. Other threads steer it with requests (stop, pause,
+/// resume) and read the snapshot it publishes; neither blocks the loop.
+final class ConsumerRuntime: Sendable {
+    let spec: ConsumerSpec
+    /// Increases with every run of the same consumer.
+    let generation: Int
+    private let settings: RunSettings
+    private let shared: Mutex<Shared>
+    /// Raised when a request is waiting, so the loop checks one atomic per poll
+    /// instead of taking the lock.
+    private let requestPending = Atomic<Bool>(false)
+    /// Monotonic nanoseconds of the loop's last iteration (stall detection).
+    private let heartbeat = Atomic<Int64>(0)
+
+    /// Everything a run needs besides its spec.
+    struct RunSettings: Sendable {
+        var kafka: KafkaConfig
+        /// Absolute path for a file sink.
+        var sinkPath: String?
+        var instruments: ConsumerInstruments
+        var logger: Logger
+        var sinkRetry = RetryPolicy.sinkDefault
+        /// How often lag and positions are refreshed while idle.
+        var refreshInterval: Duration = .seconds(1)
+        var onExit: @Sendable (ConsumerRuntime) -> Void
+    }
+
+    struct Shared {
+        var state: ConsumerState = .starting
+        var since = Date()
+        var lastError: ConsumerFailure?
+        var partitions: [PartitionStatus] = []
+        var stats = RuntimeStats()
+        var stopRequested = false
+        var pauseRequested = false
+    }
+
+    init(spec: ConsumerSpec, generation: Int, settings: RunSettings, paused: Bool) {
+        self.spec = spec
+        self.generation = generation
+        self.settings = settings
+        var initial = Shared()
+        initial.pauseRequested = paused
+        self.shared = Mutex(initial)
+        beat()
+    }
+
+    /// Starts the consumer thread.
+    func start() {
+        settings.instruments.setState(.starting)
+        let thread = Thread { [self] in
+            ConsumerLoop(runtime: self, spec: spec, settings: settings).run()
+            settings.onExit(self)
+        }
+        // Linux limits thread names to 15 bytes.
+        thread.name = String("cd-\(spec.name)".prefix(15))
+        thread.start()
+    }
+
+    // MARK: Requests (any thread)
+
+    func requestStop() {
+        shared.withLock { $0.stopRequested = true }
+        requestPending.store(true, ordering: .releasing)
+    }
+
+    func requestPause(_ paused: Bool) {
+        shared.withLock { $0.pauseRequested = paused }
+        requestPending.store(true, ordering: .releasing)
+    }
+
+    var snapshot: RuntimeSnapshot {
+        let nanos = heartbeat.load(ordering: .relaxed)
+        return shared.withLock { shared in
+            RuntimeSnapshot(
+                generation: generation, state: shared.state, since: shared.since, lastError: shared.lastError,
+                partitions: shared.partitions, stats: shared.stats,
+                sinceLastLoop: .nanoseconds(Self.monotonicNanoseconds() - nanos),
+                stopRequested: shared.stopRequested)
+        }
+    }
+
+    var state: ConsumerState { shared.withLock { $0.state } }
+
+    // MARK: Loop side (consumer thread only)
+
+    /// Whether a request arrived since the last call; clears the flag.
+    @inline(__always)
+    func takeRequestFlag() -> Bool {
+        guard requestPending.load(ordering: .relaxed) else { return false }
+        return requestPending.exchange(false, ordering: .acquiring)
+    }
+
+    var requests: (stop: Bool, pause: Bool) {
+        shared.withLock { ($0.stopRequested, $0.pauseRequested) }
+    }
+
+    @inline(__always)
+    func beat() {
+        heartbeat.store(Self.monotonicNanoseconds(), ordering: .relaxed)
+    }
+
+    func publish(state: ConsumerState) {
+        shared.withLock { shared in
+            if shared.state != state {
+                shared.state = state
+                shared.since = Date()
+            }
+        }
+        settings.instruments.setState(state)
+    }
+
+    func publish(partitions: [PartitionStatus], stats: RuntimeStats) {
+        shared.withLock { shared in
+            shared.partitions = partitions
+            shared.stats = stats
+        }
+    }
+
+    func record(_ failure: ConsumerFailure) {
+        shared.withLock { $0.lastError = failure }
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}
+
+/// What a run has published: its state and progress.
+struct RuntimeSnapshot: Sendable {
+    var generation: Int
+    var state: ConsumerState
+    var since: Date
+    var lastError: ConsumerFailure?
+    var partitions: [PartitionStatus]
+    var stats: RuntimeStats
+    /// Time since the loop last came round; long means a stuck call.
+    var sinceLastLoop: Duration
+    var stopRequested: Bool
+}
+
+/// Counters of one run.
+public struct RuntimeStats: Sendable, Equatable {
+    public var messagesConsumed: Int64 = 0
+    public var recordsWritten: Int64 = 0
+    public var errors: Int64 = 0
+    public var batches: Int64 = 0
+    public var commits: Int64 = 0
+    public var lastBatchAt: Date?
+    public var lastBatchRecords = 0
+    public var lastBatchDuration: Duration?
+
+    public init() {}
+}
+
+/// One assigned partition as the status reports it.
+public struct PartitionStatus: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    /// The group's committed offset (next offset to read), if known.
+    public var committedOffset: Int64?
+    /// The next offset this member will fetch.
+    public var position: Int64?
+    public var highWatermark: Int64?
+    public var paused: Bool
+
+    /// High watermark minus the committed offset (or the position before the
+    /// first commit is known).
+    public var lag: Int64? {
+        guard let highWatermark, let base = committedOffset ?? position else { return nil }
+        return max(0, highWatermark - base)
+    }
+}

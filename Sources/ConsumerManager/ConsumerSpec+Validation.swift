@@ -1,0 +1,169 @@
+import Kafka
+import Pipeline
+
+extension ConsumerSpec {
+    public static let maxNameLength = 64
+    public static let maxTopics = 100
+    public static let maxPatternLength = 512
+    public static let maxDescriptionLength = 1024
+    public static let maxGroupIDLength = 255
+    public static let maxSinkPathLength = 255
+    public static let recordsRange = 1...100_000
+    public static let waitRange = 1...300_000
+    public static let bytesRange = 1024...(256 << 20)
+
+    /// Checks every field; the error names the first offending one.
+    public func validate() throws(ConsumerManagerError) {
+        try Self.validateName(name)
+        if let description, description.count > Self.maxDescriptionLength {
+            throw .invalid("description", "must be at most \(Self.maxDescriptionLength) characters")
+        }
+        try validateSubscription()
+        try validateGroupID()
+        try validateBatch()
+        try validateSink()
+        try validateKafkaProperties()
+        try validateRestart()
+    }
+
+    /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`: safe in URLs, file names and metric labels.
+    public static func validateName(_ name: String, field: String = "name") throws(ConsumerManagerError) {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first else { throw .invalid(field, "must not be empty") }
+        guard bytes.count <= maxNameLength else { throw .invalid(field, "must be at most \(maxNameLength) characters") }
+        guard first.isASCIIAlphanumeric, bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
+        else {
+            throw .invalid(field, "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+        }
+    }
+
+    private func validateSubscription() throws(ConsumerManagerError) {
+        switch (topics, topicPattern) {
+        case (nil, nil):
+            throw .invalid("topics", "one of topics or topic_pattern is required")
+        case (.some, .some):
+            throw .invalid("topic_pattern", "give either topics or topic_pattern, not both")
+        case (let topics?, nil):
+            guard !topics.isEmpty else { throw .invalid("topics", "must list at least one topic") }
+            guard topics.count <= Self.maxTopics else { throw .invalid("topics", "must list at most \(Self.maxTopics) topics") }
+            var seen = Set<String>()
+            for (index, topic) in topics.enumerated() {
+                guard TopicPattern.isValidTopicName(topic) else {
+                    throw .invalid("topics[\(index)]", "'\(topic)' is not a valid topic name (1-249 characters of A-Z a-z 0-9 . _ -)")
+                }
+                guard seen.insert(topic).inserted else { throw .invalid("topics[\(index)]", "'\(topic)' is listed twice") }
+            }
+        case (nil, let pattern?):
+            guard pattern.utf8.count <= Self.maxPatternLength else {
+                throw .invalid("topic_pattern", "must be at most \(Self.maxPatternLength) bytes")
+            }
+            do {
+                try TopicPattern.validate(pattern)
+            } catch {
+                throw .invalid("topic_pattern", error.message)
+            }
+        }
+    }
+
+    private func validateGroupID() throws(ConsumerManagerError) {
+        guard !groupID.isEmpty, groupID.utf8.count <= Self.maxGroupIDLength else {
+            throw .invalid("group_id", "must be 1-\(Self.maxGroupIDLength) bytes")
+        }
+        guard groupID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw .invalid("group_id", "must not contain control characters")
+        }
+    }
+
+    private func validateBatch() throws(ConsumerManagerError) {
+        guard Self.recordsRange.contains(batch.maxRecords) else {
+            throw .invalid("batch.max_records", "must be between \(Self.recordsRange.lowerBound) and \(Self.recordsRange.upperBound)")
+        }
+        guard Self.waitRange.contains(batch.maxWaitMilliseconds) else {
+            throw .invalid("batch.max_wait_ms", "must be between \(Self.waitRange.lowerBound) and \(Self.waitRange.upperBound)")
+        }
+        guard Self.bytesRange.contains(batch.maxBytes) else {
+            throw .invalid("batch.max_bytes", "must be between \(Self.bytesRange.lowerBound) and \(Self.bytesRange.upperBound)")
+        }
+    }
+
+    private func validateSink() throws(ConsumerManagerError) {
+        switch sink.type {
+        case .stdout:
+            if sink.path != nil { throw .invalid("sink.path", "a stdout sink takes no path") }
+        case .file:
+            guard let path = sink.path else { throw .invalid("sink.path", "is required for a file sink") }
+            try Self.validateRelativePath(path, field: "sink.path")
+        }
+    }
+
+    /// Sink files stay inside the server's sink directory: relative, no `..`,
+    /// no hidden components, a conservative character set.
+    static func validateRelativePath(_ path: String, field: String) throws(ConsumerManagerError) {
+        guard !path.isEmpty, path.utf8.count <= maxSinkPathLength else {
+            throw .invalid(field, "must be 1-\(maxSinkPathLength) bytes")
+        }
+        guard !path.hasPrefix("/") else { throw .invalid(field, "must be relative to the sink directory") }
+        guard !path.hasSuffix("/") else { throw .invalid(field, "must name a file, not a directory") }
+        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !component.isEmpty else { throw .invalid(field, "must not contain empty path components") }
+            guard component != "..", component != "." else { throw .invalid(field, "must not contain '.' or '..' components") }
+            guard !component.hasPrefix(".") else { throw .invalid(field, "must not contain hidden path components") }
+            guard component.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+                throw .invalid(field, "may only contain A-Z a-z 0-9 . _ - and /")
+            }
+        }
+    }
+
+    private func validateKafkaProperties() throws(ConsumerManagerError) {
+        guard kafka.count <= ClientPropertyPolicy.maxProperties else {
+            throw .invalid("kafka", "at most \(ClientPropertyPolicy.maxProperties) properties")
+        }
+        for (name, value) in kafka.sorted(by: { $0.key < $1.key }) {
+            let field = "kafka.\(name)"
+            if let refusal = ClientPropertyPolicy.refusal(for: name) { throw .invalid(field, refusal) }
+            guard value.utf8.count <= ClientPropertyPolicy.maxValueLength, !value.utf8.contains(0) else {
+                throw .invalid(field, "value must be at most \(ClientPropertyPolicy.maxValueLength) bytes without NUL")
+            }
+            do {
+                try KafkaConfig.validate(name: name, value: value)
+            } catch {
+                throw .invalid(field, error.message)
+            }
+        }
+    }
+
+    private func validateRestart() throws(ConsumerManagerError) {
+        guard (0...1000).contains(restart.maxRestarts) else {
+            throw .invalid("restart.max_restarts", "must be between 0 (no limit) and 1000")
+        }
+        guard (100...600_000).contains(restart.initialBackoffMilliseconds) else {
+            throw .invalid("restart.initial_backoff_ms", "must be between 100 and 600000")
+        }
+        guard (restart.initialBackoffMilliseconds...3_600_000).contains(restart.maxBackoffMilliseconds) else {
+            throw .invalid("restart.max_backoff_ms", "must be between initial_backoff_ms and 3600000")
+        }
+    }
+
+    /// The spec as shown to clients and logs: secrets masked.
+    public var redacted: ConsumerSpec {
+        var copy = self
+        copy.kafka = ClientPropertyPolicy.redact(kafka)
+        return copy
+    }
+
+    /// Replaces masked secret values (as returned by GET) with the values
+    /// already stored, so that a spec can be read, edited and PUT back.
+    public func restoringSecrets(from previous: ConsumerSpec) -> ConsumerSpec {
+        var copy = self
+        for (name, value) in kafka where value == KafkaConfig.redactedValue && KafkaConfig.isSensitive(name) {
+            copy.kafka[name] = previous.kafka[name]
+        }
+        return copy
+    }
+}
+
+extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
+    }
+}

@@ -1,0 +1,256 @@
+import Pipeline
+
+/// A consumer as declared over the API: what to read, how to decode and
+/// batch it, where to write it, and how to recover. Decoding fills defaults
+/// and rejects unknown fields; ``validate()`` checks every value.
+public struct ConsumerSpec: Sendable, Equatable, Codable {
+    public var name: String
+    public var description: String?
+    /// Exactly one of `topics` and `topicPattern` is set.
+    public var topics: [String]?
+    /// A regex subscription (`^market\..*`), POSIX extended syntax.
+    public var topicPattern: String?
+    public var groupID: String
+    public var format: Format
+    public var batch: Batch
+    public var sink: SinkSpec
+    /// Extra librdkafka consumer properties, from an allowlist.
+    public var kafka: [String: String]
+    public var restart: RestartSpec
+    /// Start as soon as it is registered.
+    public var autostart: Bool
+
+    public struct Format: Sendable, Equatable, Codable {
+        public var type: ValueFormat
+
+        public init(type: ValueFormat = .json) { self.type = type }
+    }
+
+    public struct Batch: Sendable, Equatable, Codable {
+        public var maxRecords: Int
+        public var maxWaitMilliseconds: Int
+        /// Value bytes after which a batch is written early (bounds memory).
+        public var maxBytes: Int
+
+        public init(maxRecords: Int = 1000, maxWaitMilliseconds: Int = 1000, maxBytes: Int = 16 << 20) {
+            self.maxRecords = maxRecords
+            self.maxWaitMilliseconds = maxWaitMilliseconds
+            self.maxBytes = maxBytes
+        }
+    }
+
+    public struct SinkSpec: Sendable, Equatable, Codable {
+        public enum Kind: String, Sendable, Codable, CaseIterable {
+            case file, stdout
+        }
+
+        public var type: Kind
+        /// For `file`: a path relative to the server's sink directory.
+        public var path: String?
+
+        public init(type: Kind, path: String? = nil) {
+            self.type = type
+            self.path = path
+        }
+    }
+
+    public struct RestartSpec: Sendable, Equatable, Codable {
+        public enum Policy: String, Sendable, Codable, CaseIterable {
+            /// Restart a failed consumer with exponential backoff.
+            case onFailure = "on_failure"
+            /// Leave a failed consumer failed.
+            case never
+        }
+
+        public var policy: Policy
+        /// Consecutive failures after which restarts stop; 0 means never give up.
+        public var maxRestarts: Int
+        public var initialBackoffMilliseconds: Int
+        public var maxBackoffMilliseconds: Int
+
+        public init(
+            policy: Policy = .onFailure, maxRestarts: Int = 0,
+            initialBackoffMilliseconds: Int = 1000, maxBackoffMilliseconds: Int = 60000
+        ) {
+            self.policy = policy
+            self.maxRestarts = maxRestarts
+            self.initialBackoffMilliseconds = initialBackoffMilliseconds
+            self.maxBackoffMilliseconds = maxBackoffMilliseconds
+        }
+
+        public var backoff: RetryPolicy {
+            RetryPolicy(
+                maxAttempts: maxRestarts,
+                initialBackoff: .milliseconds(initialBackoffMilliseconds),
+                maxBackoff: .milliseconds(maxBackoffMilliseconds))
+        }
+    }
+
+    /// A spec with every default filled in.
+    public init(
+        name: String,
+        description: String? = nil,
+        topics: [String]? = nil,
+        topicPattern: String? = nil,
+        groupID: String? = nil,
+        format: Format = Format(),
+        batch: Batch = Batch(),
+        sink: SinkSpec? = nil,
+        kafka: [String: String] = [:],
+        restart: RestartSpec = RestartSpec(),
+        autostart: Bool = true
+    ) {
+        self.name = name
+        self.description = description
+        self.topics = topics
+        self.topicPattern = topicPattern
+        self.groupID = groupID ?? Self.defaultGroupID(for: name)
+        self.format = format
+        self.batch = batch
+        self.sink = sink ?? SinkSpec(type: .file, path: Self.defaultSinkPath(for: name))
+        self.kafka = kafka
+        self.restart = restart
+        self.autostart = autostart
+    }
+
+    public static func defaultGroupID(for name: String) -> String { "consumerd-\(name)" }
+    public static func defaultSinkPath(for name: String) -> String { "\(name).jsonl" }
+
+    /// The subscription as operators read it: topic list or pattern.
+    public var subscriptionDescription: String {
+        topicPattern ?? (topics ?? []).joined(separator: ",")
+    }
+}
+
+// MARK: - JSON
+
+extension ConsumerSpec {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, description, topics
+        case topicPattern = "topic_pattern"
+        case groupID = "group_id"
+        case format, batch, sink, kafka, restart, autostart
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try container.decode(String.self, forKey: .name)
+        self.init(
+            name: name,
+            description: try container.decodeIfPresent(String.self, forKey: .description),
+            topics: try container.decodeIfPresent([String].self, forKey: .topics),
+            topicPattern: try container.decodeIfPresent(String.self, forKey: .topicPattern),
+            groupID: try container.decodeIfPresent(String.self, forKey: .groupID),
+            format: try container.decodeIfPresent(Format.self, forKey: .format) ?? Format(),
+            batch: try container.decodeIfPresent(Batch.self, forKey: .batch) ?? Batch(),
+            sink: try container.decodeIfPresent(SinkSpec.self, forKey: .sink),
+            kafka: try container.decodeIfPresent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
+            restart: try container.decodeIfPresent(RestartSpec.self, forKey: .restart) ?? RestartSpec(),
+            autostart: try container.decodeIfPresent(Bool.self, forKey: .autostart) ?? true
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encodeIfPresent(description, forKey: .description)
+        try container.encodeIfPresent(topics, forKey: .topics)
+        try container.encodeIfPresent(topicPattern, forKey: .topicPattern)
+        try container.encode(groupID, forKey: .groupID)
+        try container.encode(format, forKey: .format)
+        try container.encode(batch, forKey: .batch)
+        try container.encode(sink, forKey: .sink)
+        try container.encode(kafka, forKey: .kafka)
+        try container.encode(restart, forKey: .restart)
+        try container.encode(autostart, forKey: .autostart)
+    }
+}
+
+extension ConsumerSpec.Format {
+    enum CodingKeys: String, CodingKey, CaseIterable { case type }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(type: try container.decodeEnum(ValueFormat.self, forKey: .type))
+    }
+}
+
+extension ConsumerSpec.Batch {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case maxRecords = "max_records"
+        case maxWaitMilliseconds = "max_wait_ms"
+        case maxBytes = "max_bytes"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Self()
+        self.init(
+            maxRecords: try container.decodeIfPresent(Int.self, forKey: .maxRecords) ?? defaults.maxRecords,
+            maxWaitMilliseconds: try container.decodeIfPresent(Int.self, forKey: .maxWaitMilliseconds)
+                ?? defaults.maxWaitMilliseconds,
+            maxBytes: try container.decodeIfPresent(Int.self, forKey: .maxBytes) ?? defaults.maxBytes)
+    }
+}
+
+extension ConsumerSpec.SinkSpec {
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, path }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            type: try container.decodeEnum(Kind.self, forKey: .type),
+            path: try container.decodeIfPresent(String.self, forKey: .path))
+    }
+}
+
+extension ConsumerSpec.RestartSpec {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case policy
+        case maxRestarts = "max_restarts"
+        case initialBackoffMilliseconds = "initial_backoff_ms"
+        case maxBackoffMilliseconds = "max_backoff_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Self()
+        self.init(
+            policy: try container.decodeEnumIfPresent(Policy.self, forKey: .policy) ?? defaults.policy,
+            maxRestarts: try container.decodeIfPresent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts,
+            initialBackoffMilliseconds: try container.decodeIfPresent(Int.self, forKey: .initialBackoffMilliseconds)
+                ?? defaults.initialBackoffMilliseconds,
+            maxBackoffMilliseconds: try container.decodeIfPresent(Int.self, forKey: .maxBackoffMilliseconds)
+                ?? defaults.maxBackoffMilliseconds)
+    }
+}
+
+/// librdkafka properties as JSON: values may be strings, numbers or booleans
+/// (`"fetch.min.bytes": 1024` is as natural as `"1024"`); all become strings.
+struct PropertyMap: Decodable {
+    var values: [String: String]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyCodingKey.self)
+        var values: [String: String] = [:]
+        for key in container.allKeys {
+            if let string = try? container.decode(String.self, forKey: key) {
+                values[key.stringValue] = string
+            } else if let bool = try? container.decode(Bool.self, forKey: key) {
+                values[key.stringValue] = bool ? "true" : "false"
+            } else if let int = try? container.decode(Int64.self, forKey: key) {
+                values[key.stringValue] = String(int)
+            } else {
+                throw DecodingError.typeMismatch(
+                    String.self,
+                    .init(codingPath: container.codingPath + [key], debugDescription: "expected a string, integer or boolean"))
+            }
+        }
+        self.values = values
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+
+/// A coding key for any field name, used to see which keys a JSON object has.
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) {
+        self.stringValue = "Index \(intValue)"
+        self.intValue = intValue
+    }
+}
+
+extension Decoder {
+    /// Fails on fields the type does not know: a typo such as `max_record`
+    /// must be an error, not a silently ignored setting.
+    func rejectUnknownKeys<Keys: CodingKey & CaseIterable>(_ keys: Keys.Type) throws {
+        let known = Set(Keys.allCases.map(\.stringValue))
+        let container = try container(keyedBy: AnyCodingKey.self)
+        for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
+            let expected = Keys.allCases.map(\.stringValue).joined(separator: ", ")
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [key], debugDescription: "unknown field (known fields: \(expected))"))
+        }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes a string enum with an error that lists the accepted values.
+    func decodeEnum<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T where T.RawValue == String {
+        let raw = try decode(String.self, forKey: key)
+        guard let value = T(rawValue: raw) else {
+            let accepted = T.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [key], debugDescription: "unsupported value '\(raw)' (expected one of: \(accepted))"))
+        }
+        return value
+    }
+
+    func decodeEnumIfPresent<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T? where T.RawValue == String {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        return try decodeEnum(type, forKey: key)
+    }
+}
+
+/// Decodes a JSON request body into `T`, turning decoder errors into a
+/// message and the dotted path of the offending field.
+public enum StrictJSON {
+    public struct Failure: Error, Sendable, Equatable {
+        /// `nil` when the body is not JSON at all.
+        public var field: String?
+        public var message: String
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(Failure) -> T {
+        guard !bytes.isEmpty else { throw Failure(field: nil, message: "the request body is empty") }
+        do {
+            return try JSONDecoder().decode(type, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw failure(from: error)
+        } catch {
+            throw Failure(field: nil, message: "invalid JSON")
+        }
+    }
+
+    static func failure(from error: DecodingError) -> Failure {
+        switch error {
+        case .typeMismatch(let type, let context):
+            if context.codingPath.isEmpty {
+                return Failure(field: nil, message: "the body must be a JSON object")
+            }
+            return Failure(field: path(context.codingPath), message: "expected \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return Failure(field: path(context.codingPath), message: "must be \(describe(type)), not null")
+        case .keyNotFound(let key, let context):
+            return Failure(field: path(context.codingPath + [key]), message: "is required")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return Failure(field: nil, message: "invalid JSON" + (detail.map { ": \($0)" } ?? ""))
+            }
+            return Failure(field: path(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            return Failure(field: nil, message: "invalid request body")
+        }
+    }
+
+    /// `batch.max_records`, `topics[2]`.
+    static func path(_ codingPath: [any CodingKey]) -> String {
+        var result = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                result += "[\(index)]"
+            } else {
+                result += result.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return result
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type: "an integer"
+        case is Double.Type: "a number"
+        case is [String].Type: "an array of strings"
+        case is [Any].Type: "an array"
+        default: "an object"
+        }
+    }
+}
