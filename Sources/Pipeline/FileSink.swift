@@ -22,7 +22,7 @@ public final class FileSink: Sink {
     public init(path: String) throws(PipelineError) {
         target = path
         try Self.createParentDirectories(of: path)
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw Self.error("open \(path)", errno, retriable: true) }
         descriptor = fd
         do {

@@ -1,0 +1,77 @@
+import Foundation
+import Kafka
+import Pipeline
+import Testing
+
+@Suite("JSON Lines encoding")
+struct JSONLinesEncoderTests {
+    private func line(_ record: Record) throws -> [String: Any] {
+        var out: [UInt8] = []
+        JSONLinesEncoder.append(record, to: &out)
+        #expect(out.last == 0x0A)
+        #expect(out.dropLast().allSatisfy { $0 != 0x0A }, "exactly one line")
+        return try #require(JSONSerialization.jsonObject(with: Data(out)) as? [String: Any])
+    }
+
+    @Test("a JSON record keeps its value and Kafka coordinates")
+    func jsonRecord() throws {
+        let message = KafkaMessage(
+            topic: "market.trades", partition: 3, offset: 9_007_199_254_740_993, timestamp: 1_700_000_000_123,
+            key: Array("AAPL".utf8), value: Array(#"{"price": 189.5, "tags": ["a"]}"#.utf8))
+        let object = try line(try JSONRecordDecoder().decode(message))
+        #expect(object["topic"] as? String == "market.trades")
+        #expect(object["partition"] as? Int == 3)
+        #expect((object["offset"] as? NSNumber)?.int64Value == 9_007_199_254_740_993)
+        #expect((object["timestamp"] as? NSNumber)?.int64Value == 1_700_000_000_123)
+        #expect(object["key"] as? String == "AAPL")
+        let value = try #require(object["value"] as? [String: Any])
+        #expect(value["price"] as? Double == 189.5)
+    }
+
+    @Test("pretty-printed JSON is flattened onto one line")
+    func multiline() throws {
+        let message = KafkaMessage(topic: "t", partition: 0, offset: 1, value: Array("{\n  \"a\": \"x\\ny\",\r\n  \"b\": 2\n}".utf8))
+        let value = try #require(try line(try JSONRecordDecoder().decode(message))["value"] as? [String: Any])
+        #expect(value["a"] as? String == "x\ny")
+        #expect(value["b"] as? Int == 2)
+    }
+
+    @Test("text is escaped, bytes and non-UTF-8 keys are base64, nulls stay null")
+    func formats() throws {
+        let text = KafkaMessage(topic: "t", partition: 0, offset: 0, key: [0xFF, 0x00, 0x41], value: Array("tab\there \"quoted\" \u{1}".utf8))
+        let encodedText = try line(try StringRecordDecoder().decode(text))
+        #expect(encodedText["value"] as? String == "tab\there \"quoted\" \u{1}")
+        #expect(encodedText["key"] as? String == Data([0xFF, 0x00, 0x41]).base64EncodedString())
+        #expect(encodedText["key_encoding"] as? String == "base64")
+
+        for count in 0..<7 {
+            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 200) }
+            let encoded = try line(try BytesRecordDecoder().decode(KafkaMessage(topic: "t", partition: 0, offset: 0, value: bytes)))
+            #expect(encoded["value"] as? String == Data(bytes).base64EncodedString())
+        }
+
+        let tombstone = try line(try JSONRecordDecoder().decode(KafkaMessage(topic: "t", partition: 0, offset: 0)))
+        #expect(tombstone["value"] is NSNull && tombstone["key"] is NSNull && tombstone["timestamp"] is NSNull)
+    }
+
+    @Test("decoders reject what their format cannot hold, naming the record")
+    func decodeErrors() {
+        let bad = KafkaMessage(topic: "orders", partition: 2, offset: 41, value: Array("{oops".utf8))
+        #expect {
+            try JSONRecordDecoder().decode(bad)
+        } throws: { error in
+            let error = error as? PipelineError
+            return error?.stage == .decode && error?.record == RecordCoordinates(topic: "orders", partition: 2, offset: 41)
+        }
+        #expect(throws: PipelineError.self) {
+            try StringRecordDecoder().decode(KafkaMessage(topic: "t", partition: 0, offset: 0, value: [0xC3]))
+        }
+    }
+
+    @Test("integers encode exactly at the extremes", arguments: [0, 7, -1, Int64.max, Int64.min])
+    func integers(value: Int64) {
+        var out: [UInt8] = []
+        JSONLinesEncoder.appendInteger(value, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == String(value))
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Kafka
+import Pipeline
+import Testing
+import TestSupport
+
+@Suite("Sinks")
+struct SinkTests {
+    private func records(_ range: Range<Int>, topic: String = "t") throws -> [Record] {
+        try range.map { i in
+            try JSONRecordDecoder().decode(
+                KafkaMessage(topic: topic, partition: 0, offset: Int64(i), key: Array("k\(i)".utf8), value: Array(#"{"i":\#(i)}"#.utf8)))
+        }
+    }
+
+    private func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test("a file sink appends batches as JSON Lines, creating directories")
+    func appends() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/nested/dir/out.jsonl"
+        let sink = try FileSink(path: path)
+        try sink.write(try records(0..<3))
+        try sink.write(try records(3..<5))
+        sink.close()
+        #expect(try lines(path).map { $0["offset"] as? Int } == [0, 1, 2, 3, 4])
+        // Reopening appends after what is there.
+        let again = try FileSink(path: path)
+        #expect(again.repairedBytes == 0)
+        try again.write(try records(5..<6))
+        #expect(try lines(path).count == 6)
+    }
+
+    @Test("a torn last line from a crash is trimmed on open")
+    func trimsTornLine() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/out.jsonl"
+        try FileSink(path: path).write(try records(0..<2))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"topic":"t","partition":0,"off"#.utf8))
+        try handle.close()
+
+        let sink = try FileSink(path: path)
+        #expect(sink.repairedBytes == 31)
+        try sink.write(try records(2..<3))
+        #expect(try lines(path).map { $0["offset"] as? Int } == [0, 1, 2])
+    }
+
+    @Test("a symlink as the sink file is refused")
+    func refusesSymlink() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try FileManager.default.createSymbolicLink(atPath: "\(directory.path)/link.jsonl", withDestinationPath: "/etc/hostname")
+        #expect(throws: PipelineError.self) { try FileSink(path: "\(directory.path)/link.jsonl") }
+    }
+
+    @Test("write failures are retriable sink errors")
+    func writeFailure() throws {
+        let sink = try FileSink(path: "/dev/full")
+        #expect {
+            try sink.write(try records(0..<1))
+        } throws: { error in
+            let error = error as? PipelineError
+            return error?.stage == .sink && error?.isRetriable == true && error?.message.contains("No space left") == true
+        }
+    }
+
+    @Test("retry backoff doubles up to its cap")
+    func backoff() {
+        let policy = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(100), maxBackoff: .milliseconds(350))
+        #expect((1...5).map { policy.backoff(afterFailures: $0) } == [
+            .milliseconds(100), .milliseconds(200), .milliseconds(350), .milliseconds(350), .milliseconds(350),
+        ])
+        #expect(policy.allowsAttempt(after: 3) && !policy.allowsAttempt(after: 4))
+        #expect(RetryPolicy(maxAttempts: 0, initialBackoff: .seconds(1), maxBackoff: .seconds(1)).allowsAttempt(after: 1_000))
+    }
+}
