@@ -98,7 +98,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Kafka", "TestSupport"]),
         .testTarget(
             name: "ConsumerManagerTests",

@@ -81,3 +81,14 @@ public func run(_ executable: String, _ arguments: [String], input: String? = ni
     }
     return String(decoding: output, as: UTF8.self)
 }
+
+/// Runs blocking work (a child process, a file wait) on its own thread, so
+/// async tests never tie up the cooperative pool that the code under test
+/// needs (it has as many threads as cores: two here).
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try work() })
+        }.start()
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import HTTPServer
+import Synchronization
+import Testing
+import TestSupport
+
+/// Requests go through curl: a real HTTP client, not our own code.
+private func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
+    let output = try await offPool { try run("/usr/bin/curl", ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments) }
+    let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+    return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+}
+
+private func startServer(
+    threads: Int = 2, maxBody: Int = 1 << 20, _ responder: @escaping HTTPServer.Responder
+) throws -> (HTTPServer, String) {
+    var configuration = HTTPServer.Configuration()
+    configuration.port = 0
+    configuration.threadPoolSize = threads
+    configuration.maxBodyBytes = maxBody
+    let server = HTTPServer(configuration: configuration, logger: testLogger(), responder: responder)
+    try server.start()
+    return (server, "http://127.0.0.1:\(server.port)")
+}
+
+@Suite("HTTPServer over libmicrohttpd")
+struct HTTPServerTests {
+    @Test("method, path, query, headers and body reach the responder")
+    func echo() async throws {
+        let (server, base) = try startServer { request in
+            let summary = "\(request.method) \(request.path) wait=\(request.query["wait"] ?? "-") type=\(request.mediaType ?? "-") body=\(String(decoding: request.body, as: UTF8.self))"
+            return .text(summary, status: 201)
+        }
+        let response = try await curl(["-X", "POST", "-H", "Content-Type: Application/JSON; charset=utf-8", "-d", #"{"a":1}"#, "\(base)/consumers/x/start?wait=5"])
+        #expect(response.status == 201)
+        #expect(response.body == #"POST /consumers/x/start wait=5 type=application/json body={"a":1}"#)
+        await server.stop()
+    }
+
+    @Test("bodies over the limit get 413, announced or streamed")
+    func bodyLimit() async throws {
+        let (server, base) = try startServer(maxBody: 1024) { request in .text("\(request.body.count)") }
+        let big = String(repeating: "x", count: 5000)
+        let announced = try await curl(["-X", "POST", "-d", big, "\(base)/"])
+        #expect(announced.status == 413)
+        #expect(announced.body.contains(#""code":"payload_too_large""#))
+        let chunked = try await curl(["-X", "POST", "-H", "Transfer-Encoding: chunked", "-d", big, "\(base)/"])
+        #expect(chunked.status == 413)
+        let small = try await curl(["-X", "POST", "-d", String(repeating: "y", count: 1000), "\(base)/"])
+        #expect(small.status == 200 && small.body == "1000")
+        await server.stop()
+    }
+
+    @Test("a slow handler does not hold a pool thread: another request is served meanwhile")
+    func suspendedConnections() async throws {
+        let fastServed = Mutex(false)
+        // One pool thread. The slow handler finishes only after the fast one
+        // was answered, so without suspension this would never complete.
+        let (server, base) = try startServer(threads: 1) { request in
+            if request.path == "/slow" {
+                while !fastServed.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+                return .text("slow done")
+            }
+            fastServed.withLock { $0 = true }
+            return .text("fast")
+        }
+        async let slow = curl(["\(base)/slow"])
+        try await Task.sleep(for: .milliseconds(200))
+        let fast = try await curl(["\(base)/fast"])
+        #expect(fast.body == "fast")
+        #expect(try await slow.body == "slow done")
+        await server.stop()
+    }
+
+    @Test("error responses use the JSON error shape; HEAD gets headers only")
+    func errorShape() async throws {
+        let (server, base) = try startServer { request in
+            if request.method == .head || request.method == .get { return .text("hello") }
+            return HTTPError.badRequest("bad thing", field: "batch.max_records").response
+        }
+        let bad = try await curl(["-X", "POST", "\(base)/"])
+        #expect(bad.status == 400)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(bad.body.utf8)) as? [String: [String: String]])
+        #expect(object["error"] == ["code": "bad_request", "message": "bad thing", "field": "batch.max_records"])
+        let head = try await curl(["-I", "\(base)/"])
+        #expect(head.status == 200 && !head.body.contains("hello"))
+        await server.stop()
+    }
+
+    @Test("binding a taken port fails with a clear error")
+    func portInUse() async throws {
+        let (first, _) = try startServer { _ in .text("") }
+        var configuration = HTTPServer.Configuration()
+        configuration.port = first.port
+        let second = HTTPServer(configuration: configuration, logger: testLogger()) { _ in .text("") }
+        #expect(throws: HTTPError.self) { try second.start() }
+        #expect(throws: HTTPError.self) {
+            var bad = HTTPServer.Configuration()
+            bad.host = "not-an-ip"
+            try HTTPServer(configuration: bad, logger: testLogger()) { _ in .text("") }.start()
+        }
+        await first.stop()
+    }
+}
