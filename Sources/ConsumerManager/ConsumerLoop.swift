@@ -523,9 +523,12 @@ private struct PartitionProgress {
     }
 
     func status(paused: Bool) -> PartitionStatus {
-        PartitionStatus(
+        // The cached watermark is refreshed periodically; a committed offset
+        // proves the log already reaches at least that far.
+        let high = highWatermark.map { max($0, committed ?? $0) }
+        return PartitionStatus(
             topic: partition.topic, partition: partition.partition, committedOffset: committed,
-            position: position, highWatermark: highWatermark, paused: paused)
+            position: position, highWatermark: high, paused: paused)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// A coding key for any field name, used to see which keys a JSON object has.
 struct AnyCodingKey: CodingKey {
@@ -21,7 +22,7 @@ extension Decoder {
         for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
             let expected = Keys.allCases.map(\.stringValue).joined(separator: ", ")
             throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [key], debugDescription: "unknown field (known fields: \(expected))"))
+                codingPath: codingPath + [key], debugDescription: "is not a known field (known fields: \(expected))"))
         }
     }
 }
@@ -55,6 +56,13 @@ public enum StrictJSON {
 
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(Failure) -> T {
         guard !bytes.isEmpty else { throw Failure(field: nil, message: "the request body is empty") }
+        // Our own validator first: it says where the syntax breaks (Foundation
+        // does not) and bounds nesting depth before any tree is built.
+        do {
+            try JSONSyntax.validate(bytes)
+        } catch {
+            throw Failure(field: nil, message: "invalid JSON: \(error)")
+        }
         do {
             return try JSONDecoder().decode(type, from: Data(bytes))
         } catch let error as DecodingError {

@@ -47,3 +47,23 @@ public let fastConsumerProperties: [String: String] = [
     "session.timeout.ms": "6000",
     "heartbeat.interval.ms": "500",
 ]
+
+/// The async form of ``eventually(timeout:every:_:)``: sleeps without holding a pool thread.
+public func eventually(
+    timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: interval)
+    }
+    return try condition()
+}
+
+/// Lines of a JSON Lines file, parsed by Foundation (an independent parser).
+public func jsonLines(_ path: String) -> [[String: Any]] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+    return text.split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+}

@@ -1,0 +1,109 @@
+import ConsumerManager
+import Foundation
+import Testing
+
+private func decode(_ json: String) throws(StrictJSON.Failure) -> ConsumerSpec {
+    try StrictJSON.decode(ConsumerSpec.self, from: Array(json.utf8))
+}
+
+/// The field a spec is rejected for, whether by decoding or by validation.
+private func rejectedField(_ json: String) -> String? {
+    do {
+        try decode(json).validate()
+        return nil
+    } catch let failure as StrictJSON.Failure {
+        return failure.field ?? "<json>"
+    } catch let error as ConsumerManagerError {
+        return error.field
+    } catch {
+        return "<other>"
+    }
+}
+
+@Suite("ConsumerSpec decoding and validation")
+struct ConsumerSpecTests {
+    @Test("a minimal spec gets the documented defaults")
+    func defaults() throws {
+        let spec = try decode(#"{"name": "trades", "topics": ["market.trades"]}"#)
+        try spec.validate()
+        #expect(spec.groupID == "consumerd-trades")
+        #expect(spec.format.type == .json)
+        #expect(spec.batch == .init(maxRecords: 1000, maxWaitMilliseconds: 1000, maxBytes: 16 << 20))
+        #expect(spec.sink == .init(type: .file, path: "trades.jsonl"))
+        #expect(spec.restart.policy == .onFailure && spec.autostart)
+        #expect(spec.kafka.isEmpty)
+    }
+
+    @Test("the issue's example spec round-trips through JSON")
+    func roundTrip() throws {
+        let spec = try decode(#"""
+            {"name": "trades", "topics": ["market.trades"], "group_id": "consumerd-trades", "format": {"type": "json"},
+             "batch": {"max_records": 1000, "max_wait_ms": 1000}, "sink": {"type": "file", "path": "trades.jsonl"},
+             "kafka": {"auto.offset.reset": "earliest", "fetch.min.bytes": 1, "check.crcs": true}, "autostart": true}
+            """#)
+        try spec.validate()
+        #expect(spec.kafka == ["auto.offset.reset": "earliest", "fetch.min.bytes": "1", "check.crcs": "true"])
+        let again = try decode(String(decoding: try JSONEncoder().encode(spec), as: UTF8.self))
+        #expect(again == spec)
+    }
+
+    @Test("errors name the offending field", arguments: [
+        (#"{"topics": ["a"]}"#, "name"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_record": 5}}"#, "batch.max_record"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_records": "many"}}"#, "batch.max_records"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_records": 0}}"#, "batch.max_records"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_wait_ms": 9999999}}"#, "batch.max_wait_ms"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "xml"}}"#, "format.type"),
+        (#"{"name": "a", "topics": ["ok", "not ok"]}"#, "topics[1]"),
+        (#"{"name": "a", "topics": ["x", "x"]}"#, "topics[1]"),
+        (#"{"name": "a"}"#, "topics"),
+        (#"{"name": "a", "topics": []}"#, "topics"),
+        (#"{"name": "a", "topics": ["a"], "topic_pattern": "^a"}"#, "topic_pattern"),
+        (#"{"name": "a", "topic_pattern": "market.*"}"#, "topic_pattern"),
+        (#"{"name": "a", "topic_pattern": "^market("}"#, "topic_pattern"),
+        (#"{"name": "-bad", "topics": ["a"]}"#, "name"),
+        (#"{"name": "a/b", "topics": ["a"]}"#, "name"),
+        (#"{"name": "a", "topics": ["a"], "group_id": ""}"#, "group_id"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"enable.auto.commit": "true"}}"#, "kafka.enable.auto.commit"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"bootstrap.servers": "evil:9092"}}"#, "kafka.bootstrap.servers"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"plugin.library.paths": "/tmp/x.so"}}"#, "kafka.plugin.library.paths"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"sasl.kerberos.kinit.cmd": "rm -rf /"}}"#, "kafka.sasl.kerberos.kinit.cmd"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"ssl.ca.location": "/etc/shadow"}}"#, "kafka.ssl.ca.location"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"session.timeout.ms": "soon"}}"#, "kafka.session.timeout.ms"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"fetch.min.bytes": 1.5}}"#, "kafka.fetch.min.bytes"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "../escape.jsonl"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "/etc/passwd"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "dir/.hidden"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "a//b"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "stdout", "path": "x"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "s3"}}"#, "sink.type"),
+        (#"{"name": "a", "topics": ["a"], "restart": {"policy": "always"}}"#, "restart.policy"),
+        (#"{"name": "a", "topics": ["a"], "restart": {"initial_backoff_ms": 5}}"#, "restart.initial_backoff_ms"),
+        (#"{"name": "a", "topics": ["a"], "restart": {"initial_backoff_ms": 5000, "max_backoff_ms": 1000}}"#, "restart.max_backoff_ms"),
+        (#"{"name": "a", "topics": ["a"], "surprise": 1}"#, "surprise"),
+        (#"{"name": "a", "topics": "a"}"#, "topics"),
+        (#"[1, 2]"#, "<json>"),
+        (#"{"name": "a", "topics": ["a"]"#, "<json>"),
+    ] as [(String, String)])
+    func fieldErrors(json: String, field: String) {
+        #expect(rejectedField(json) == field)
+    }
+
+    @Test("a name longer than 64 characters is refused")
+    func longName() {
+        #expect(rejectedField(#"{"name": "\#(String(repeating: "n", count: 65))", "topics": ["a"]}"#) == "name")
+        #expect(rejectedField(#"{"name": "\#(String(repeating: "n", count: 64))", "topics": ["a"]}"#) == nil)
+    }
+
+    @Test("secrets are masked for display and restored from the stored spec on update")
+    func secrets() throws {
+        let stored = try decode(#"{"name": "a", "topics": ["a"], "kafka": {"sasl.password": "hunter2", "sasl.username": "u"}}"#)
+        let shown = stored.redacted
+        #expect(shown.kafka == ["sasl.password": "********", "sasl.username": "u"])
+        #expect(shown.restoringSecrets(from: stored) == stored)
+        var changed = shown
+        changed.kafka["sasl.password"] = "new-secret"
+        #expect(changed.restoringSecrets(from: stored).kafka["sasl.password"] == "new-secret")
+    }
+}
