@@ -1,0 +1,85 @@
+import ConsumerManager
+import HTTPServer
+
+extension ControlPlane {
+    static func addConsumerRoutes(to router: inout Router, manager: ConsumerManager) {
+        router.on(.get, "/consumers") { [manager] _ in
+            let statuses = manager.list().map(StatusBody.init)
+            return .json(ConsumerList(consumers: statuses, count: statuses.count))
+        }
+        router.on(.post, "/consumers") { [manager] request in
+            let spec = try request.decodeJSON(ConsumerSpec.self)
+            let status = try manager.create(spec)
+            return .json(ConsumerResource(status), status: 201, headers: [("Location", "/consumers/\(status.name)")])
+        }
+        router.on(.get, "/consumers/{name}") { [manager] request in
+            .json(ConsumerResource(try manager.status(request.pathParameter("name"))))
+        }
+        router.on(.put, "/consumers/{name}") { [manager] request in
+            let name = request.pathParameter("name")
+            try throwing { () throws(ConsumerManagerError) in try ConsumerSpec.validateName(name) }
+            let spec = try request.decodeJSON(ConsumerSpec.self)
+            let (status, created) = try manager.replace(name, with: spec)
+            return .json(ConsumerResource(status), status: created ? 201 : 200)
+        }
+        router.on(.delete, "/consumers/{name}") { [manager] request in
+            let name = request.pathParameter("name")
+            let wait = try request.waitDuration() ?? ControlPlane.defaultDeleteWait
+            guard case .stopping = try manager.delete(name) else { return .noContent() }
+            do {
+                try await manager.waitUntilRemoved(name, timeout: wait)
+                return .noContent()
+            } catch let error as ConsumerManagerError where error.kind == .waitTimeout {
+                // Still draining its last batch; it disappears when done.
+                return .json(StatusBody(try manager.status(name)), status: 202)
+            }
+        }
+        router.on(.get, "/consumers/{name}/status") { [manager] request in
+            .json(StatusBody(try manager.status(request.pathParameter("name"))))
+        }
+        for action in LifecycleAction.allCases {
+            router.on(.post, "/consumers/{name}/\(action.rawValue)") { [manager] request in
+                let wait = try request.waitDuration()
+                let outcome = try manager.perform(action, on: request.pathParameter("name"))
+                if let wait {
+                    return .json(StatusBody(try await manager.waitForOutcome(outcome, timeout: wait)))
+                }
+                return .json(StatusBody(outcome.status), status: outcome.changed ? 202 : 200)
+            }
+        }
+        for action in [LifecycleAction.start, .stop] {
+            router.on(.post, "/consumers/\(action.rawValue)-all") { [manager] request in
+                let wait = try request.waitDuration()
+                let deadline = wait.map { ContinuousClock.now + $0 }
+                var results: [String: BulkResultBody.Entry] = [:]
+                for (name, result) in manager.performAll(action) {
+                    switch result {
+                    case .success(var outcome):
+                        if let deadline {
+                            do {
+                                outcome.status = try await manager.waitForOutcome(outcome, timeout: max(.zero, deadline - .now))
+                            } catch let error as ConsumerManagerError {
+                                results[name] = .init(error: .init(code: error.kind.rawValue, message: error.message))
+                                continue
+                            }
+                        }
+                        results[name] = .init(changed: outcome.changed, status: StatusBody(outcome.status))
+                    case .failure(let error):
+                        results[name] = .init(error: .init(code: error.kind.rawValue, message: error.message))
+                    }
+                }
+                let failed = results.values.contains { $0.error != nil }
+                return .json(BulkResultBody(results: results), status: failed ? 207 : (wait == nil ? 202 : 200))
+            }
+        }
+    }
+}
+
+/// Runs a typed-throwing manager call inside an untyped handler.
+private func throwing(_ body: () throws(ConsumerManagerError) -> Void) throws(HTTPError) {
+    do {
+        try body()
+    } catch {
+        throw HTTPError(error)
+    }
+}

@@ -1,0 +1,30 @@
+import ConsumerManager
+import HTTPServer
+
+extension HTTPError {
+    /// The REST face of a manager error.
+    init(_ error: ConsumerManagerError) {
+        switch error.kind {
+        case .invalidSpec:
+            self.init(status: 400, code: error.kind.rawValue, message: error.message, field: error.field)
+        case .notFound:
+            self.init(status: 404, code: error.kind.rawValue, message: error.message)
+        case .alreadyExists, .conflict, .limitExceeded, .consumerFailed:
+            self.init(status: 409, code: error.kind.rawValue, message: error.message, field: error.field)
+        case .waitTimeout:
+            self.init(status: 408, code: error.kind.rawValue, message: error.message)
+        case .persistence:
+            // The details (paths, errno) go to the log, not to the client.
+            self.init(status: 500, code: error.kind.rawValue, message: "the consumer's spec could not be saved; see the server log")
+        }
+    }
+
+    /// A body that failed to decode into a spec.
+    init(_ failure: StrictJSON.Failure) {
+        if let field = failure.field {
+            self.init(status: 400, code: "invalid_spec", message: "\(field) \(failure.message)", field: field)
+        } else {
+            self.init(status: 400, code: "invalid_json", message: failure.message)
+        }
+    }
+}

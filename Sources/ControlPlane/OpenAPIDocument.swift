@@ -1,0 +1,773 @@
+// Generated from openapi.yaml by `make openapi`; do not edit.
+
+/// The OpenAPI document served at GET /openapi.yaml.
+enum OpenAPIDocument {
+    static let yaml = #"""
+openapi: 3.0.3
+info:
+  title: consumerd
+  version: 0.1.0
+  description: |
+    Runs Kafka consumers and lets operators steer them over HTTP.
+
+    A consumer is declared by a JSON spec. consumerd reads its topics in a
+    consumer group, decodes and batches the records, writes each batch durably
+    to a sink and only then commits the batch's offsets (at-least-once).
+
+    Every error is `{"error": {"code": "...", "message": "...", "field": "..."}}`
+    with `field` naming the offending request field (dotted, e.g.
+    `batch.max_records`, `topics[2]`, `kafka.session.timeout.ms`) or null.
+  license:
+    name: Apache-2.0
+servers:
+  - url: http://127.0.0.1:8080
+tags:
+  - name: consumers
+    description: Register and inspect consumers.
+  - name: lifecycle
+    description: Start, stop, pause, resume and restart consumers.
+  - name: operations
+    description: Health, metrics and this document.
+paths:
+  /consumers:
+    get:
+      tags: [consumers]
+      operationId: listConsumers
+      summary: List consumers with their status.
+      responses:
+        "200":
+          description: All registered consumers, sorted by name.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerList" }
+    post:
+      tags: [consumers]
+      operationId: createConsumer
+      summary: Register a consumer (and start it when `autostart` is true).
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/ConsumerSpec" }
+            example:
+              name: trades
+              topics: [market.trades]
+              group_id: consumerd-trades
+              format: { type: json }
+              batch: { max_records: 1000, max_wait_ms: 1000 }
+              sink: { type: file, path: trades.jsonl }
+              kafka: { auto.offset.reset: earliest }
+              autostart: true
+      responses:
+        "201":
+          description: Registered. `Location` points at the consumer.
+          headers:
+            Location:
+              schema: { type: string }
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerResource" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "413": { $ref: "#/components/responses/PayloadTooLarge" }
+        "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+        "500": { $ref: "#/components/responses/InternalError" }
+  /consumers/start-all:
+    post:
+      tags: [lifecycle]
+      operationId: startAllConsumers
+      summary: Start every consumer.
+      parameters:
+        - $ref: "#/components/parameters/Wait"
+      responses:
+        "200": { $ref: "#/components/responses/BulkDone" }
+        "202": { $ref: "#/components/responses/BulkAccepted" }
+        "207": { $ref: "#/components/responses/BulkPartial" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+  /consumers/stop-all:
+    post:
+      tags: [lifecycle]
+      operationId: stopAllConsumers
+      summary: Stop every consumer gracefully.
+      parameters:
+        - $ref: "#/components/parameters/Wait"
+      responses:
+        "200": { $ref: "#/components/responses/BulkDone" }
+        "202": { $ref: "#/components/responses/BulkAccepted" }
+        "207": { $ref: "#/components/responses/BulkPartial" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+  /consumers/{name}:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+    get:
+      tags: [consumers]
+      operationId: getConsumer
+      summary: A consumer's spec (secrets masked) and status.
+      responses:
+        "200":
+          description: The consumer.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerResource" }
+        "404": { $ref: "#/components/responses/NotFound" }
+    put:
+      tags: [consumers]
+      operationId: putConsumer
+      summary: Create or replace a consumer's spec.
+      description: |
+        Replacing the spec of a running consumer restarts it with the new
+        spec; its desired state is kept. Masked secret values (`********`) as
+        returned by GET keep the stored secret, so a spec can be read, edited
+        and put back.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/ConsumerSpec" }
+      responses:
+        "200":
+          description: Replaced.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerResource" }
+        "201":
+          description: Created.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerResource" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "413": { $ref: "#/components/responses/PayloadTooLarge" }
+        "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+        "500": { $ref: "#/components/responses/InternalError" }
+    delete:
+      tags: [consumers]
+      operationId: deleteConsumer
+      summary: Delete a consumer.
+      description: |
+        A running consumer is stopped gracefully first (its last batch is
+        written and committed). The call waits up to `wait` seconds (default
+        30) for that; if the consumer is still draining it answers 202 and the
+        consumer disappears when done. The spec file is removed at once.
+      parameters:
+        - $ref: "#/components/parameters/Wait"
+      responses:
+        "204":
+          description: Deleted.
+        "202":
+          description: Still draining; it will be removed when stopped.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerStatus" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+  /consumers/{name}/status:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+    get:
+      tags: [consumers]
+      operationId: getConsumerStatus
+      summary: State, assignment with per-partition offsets and lag, rates, errors.
+      responses:
+        "200":
+          description: The status.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerStatus" }
+        "404": { $ref: "#/components/responses/NotFound" }
+  /consumers/{name}/start:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+      - $ref: "#/components/parameters/Wait"
+    post:
+      tags: [lifecycle]
+      operationId: startConsumer
+      summary: Start a consumer (resumes a paused one; no-op when running).
+      description: Also clears the failure count of a consumer that gave up restarting.
+      responses:
+        "200": { $ref: "#/components/responses/LifecycleDone" }
+        "202": { $ref: "#/components/responses/LifecycleAccepted" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "408": { $ref: "#/components/responses/WaitTimeout" }
+        "409": { $ref: "#/components/responses/Conflict" }
+  /consumers/{name}/stop:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+      - $ref: "#/components/parameters/Wait"
+    post:
+      tags: [lifecycle]
+      operationId: stopConsumer
+      summary: Stop gracefully; the last batch is written and committed, then the member leaves its group.
+      responses:
+        "200": { $ref: "#/components/responses/LifecycleDone" }
+        "202": { $ref: "#/components/responses/LifecycleAccepted" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "408": { $ref: "#/components/responses/WaitTimeout" }
+        "409": { $ref: "#/components/responses/Conflict" }
+  /consumers/{name}/restart:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+      - $ref: "#/components/parameters/Wait"
+    post:
+      tags: [lifecycle]
+      operationId: restartConsumer
+      summary: Stop gracefully and start a new run (generation + 1).
+      responses:
+        "200": { $ref: "#/components/responses/LifecycleDone" }
+        "202": { $ref: "#/components/responses/LifecycleAccepted" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "408": { $ref: "#/components/responses/WaitTimeout" }
+        "409": { $ref: "#/components/responses/Conflict" }
+  /consumers/{name}/pause:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+      - $ref: "#/components/parameters/Wait"
+    post:
+      tags: [lifecycle]
+      operationId: pauseConsumer
+      summary: Stop fetching; the group membership and assignment stay.
+      description: The current batch is written and committed before the pause takes effect. Only an active consumer can be paused.
+      responses:
+        "200": { $ref: "#/components/responses/LifecycleDone" }
+        "202": { $ref: "#/components/responses/LifecycleAccepted" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "408": { $ref: "#/components/responses/WaitTimeout" }
+        "409": { $ref: "#/components/responses/Conflict" }
+  /consumers/{name}/resume:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+      - $ref: "#/components/parameters/Wait"
+    post:
+      tags: [lifecycle]
+      operationId: resumeConsumer
+      summary: Resume fetching where the consumer paused.
+      responses:
+        "200": { $ref: "#/components/responses/LifecycleDone" }
+        "202": { $ref: "#/components/responses/LifecycleAccepted" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "408": { $ref: "#/components/responses/WaitTimeout" }
+        "409": { $ref: "#/components/responses/Conflict" }
+  /health:
+    get:
+      tags: [operations]
+      operationId: getHealth
+      summary: Health of every consumer (always 200; see /health/ready for a verdict).
+      description: |
+        A consumer is healthy when it does what the operator asked: one
+        stopped on purpose is healthy; one that should run but failed, is
+        restarting, has stalled (its poll loop has not come round for 60 s) or
+        is stuck starting or stopping is unhealthy. `overall_status` is
+        `healthy` (none unhealthy), `degraded` (some) or `unhealthy` (all).
+      responses:
+        "200":
+          description: The summary.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/HealthSummary" }
+  /health/live:
+    get:
+      tags: [operations]
+      operationId: getLiveness
+      summary: Liveness probe; 503 when the consumer supervisor has stopped running.
+      responses:
+        "200":
+          description: Alive.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Probe" }
+        "503":
+          description: The supervisor has not run for 10 s.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Probe" }
+  /health/ready:
+    get:
+      tags: [operations]
+      operationId: getReadiness
+      summary: Readiness probe; 503 naming unhealthy consumers, or while shutting down.
+      responses:
+        "200":
+          description: Ready.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Probe" }
+        "503":
+          description: Not ready.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Probe" }
+  /metrics:
+    get:
+      tags: [operations]
+      operationId: getMetrics
+      summary: Prometheus metrics (text exposition format 0.0.4).
+      responses:
+        "200":
+          description: Metrics.
+          content:
+            text/plain:
+              schema: { type: string }
+  /openapi.yaml:
+    get:
+      tags: [operations]
+      operationId: getOpenAPI
+      summary: This document.
+      responses:
+        "200":
+          description: The OpenAPI document.
+          content:
+            application/yaml:
+              schema: { type: string }
+components:
+  parameters:
+    Name:
+      name: name
+      in: path
+      required: true
+      description: The consumer's name.
+      schema:
+        type: string
+        pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    Wait:
+      name: wait
+      in: query
+      required: false
+      description: |
+        Seconds to wait (0 < wait <= 300, fractions allowed) until the verb's
+        target state is reached. Without it, lifecycle verbs answer at once:
+        202 when something changed, 200 when the consumer already was there.
+      schema:
+        type: number
+        exclusiveMinimum: true
+        minimum: 0
+        maximum: 300
+  responses:
+    LifecycleAccepted:
+      description: The change was requested; the status shows where the consumer is now.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/ConsumerStatus" }
+    LifecycleDone:
+      description: The consumer is in the target state (already was, or reached it within `wait`).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/ConsumerStatus" }
+    BulkAccepted:
+      description: The verb was applied to every consumer.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/BulkResult" }
+    BulkDone:
+      description: Every consumer reached the target state within `wait`.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/BulkResult" }
+    BulkPartial:
+      description: Some consumers refused the verb or did not reach the target state; see their `error`.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/BulkResult" }
+    BadRequest:
+      description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`) or an invalid parameter (`invalid_parameter`).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    NotFound:
+      description: No such consumer (`consumer_not_found`) or route (`not_found`).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    Conflict:
+      description: |
+        The name exists (`consumer_exists`), another consumer writes to the
+        same sink file or the verb does not fit the state (`conflict`), the
+        consumer limit is reached (`limit_exceeded`), or the consumer failed
+        while the call waited (`consumer_failed`).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    WaitTimeout:
+      description: The target state was not reached within `wait` (`wait_timeout`); the request itself was applied.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    PayloadTooLarge:
+      description: The body exceeds the server's limit (1 MiB by default).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    UnsupportedMediaType:
+      description: The body is not `application/json`.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    InternalError:
+      description: Something unexpected; details are in the server log, never in the response.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+  schemas:
+    Error:
+      type: object
+      required: [error]
+      properties:
+        error:
+          type: object
+          required: [code, message, field]
+          properties:
+            code:
+              type: string
+              example: invalid_spec
+            message:
+              type: string
+              example: batch.max_records must be between 1 and 100000
+            field:
+              type: string
+              nullable: true
+              example: batch.max_records
+    ConsumerSpec:
+      type: object
+      additionalProperties: false
+      description: Unknown fields are rejected. Exactly one of `topics` and `topic_pattern` is required.
+      required: [name]
+      properties:
+        name:
+          type: string
+          pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+          description: Unique; safe in URLs, file names and metric labels.
+        description:
+          type: string
+          maxLength: 1024
+        topics:
+          type: array
+          minItems: 1
+          maxItems: 100
+          uniqueItems: true
+          items:
+            type: string
+            pattern: "^[A-Za-z0-9._-]{1,249}$"
+          description: Topics to subscribe to.
+        topic_pattern:
+          type: string
+          maxLength: 512
+          description: A regex subscription starting with `^` (POSIX extended), e.g. `^market\..*`; new matching topics are picked up on metadata refresh.
+        group_id:
+          type: string
+          minLength: 1
+          maxLength: 255
+          description: Consumer group; defaults to `consumerd-<name>`. Run more consumerd instances with the same spec to spread partitions.
+        format:
+          type: object
+          additionalProperties: false
+          properties:
+            type:
+              type: string
+              enum: [json, string, bytes]
+              default: json
+              description: |
+                `json`: values must be JSON (validated strictly; a value that is
+                not stops the consumer before it, nothing past it is committed).
+                `string`: UTF-8 text, written as a JSON string. `bytes`: anything,
+                written base64.
+        batch:
+          type: object
+          additionalProperties: false
+          description: A batch is written when any limit is reached.
+          properties:
+            max_records:
+              type: integer
+              minimum: 1
+              maximum: 100000
+              default: 1000
+            max_wait_ms:
+              type: integer
+              minimum: 1
+              maximum: 300000
+              default: 1000
+              description: Counted from the batch's first record.
+            max_bytes:
+              type: integer
+              minimum: 1024
+              maximum: 268435456
+              default: 16777216
+              description: Key and value bytes; bounds memory per consumer.
+        sink:
+          type: object
+          additionalProperties: false
+          required: [type]
+          description: Defaults to a file sink named after the consumer.
+          properties:
+            type:
+              type: string
+              enum: [file, stdout]
+              description: |
+                `file`: JSON Lines appended to a file, fsynced before offsets are
+                committed. `stdout`: JSON Lines on the server's standard output.
+                Each line carries `topic`, `partition`, `offset`, `timestamp`,
+                `key` and `value`, so downstream can deduplicate redeliveries.
+            path:
+              type: string
+              maxLength: 255
+              pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+              description: For `file`, relative to the server's sink directory (`<data-dir>/sinks`); no `..`, no hidden components. Default `<name>.jsonl`. Two consumers cannot share a file.
+        kafka:
+          type: object
+          maxProperties: 64
+          description: |
+            Extra librdkafka consumer properties; values may be strings,
+            integers or booleans. Allowed: consumer tuning (e.g.
+            `auto.offset.reset` (default `earliest`), `session.timeout.ms`,
+            `max.poll.interval.ms`, `partition.assignment.strategy`,
+            `fetch.*`, `isolation.level`) and SASL credentials
+            (`security.protocol`, `sasl.mechanism(s)`, `sasl.username`,
+            `sasl.password`). Properties consumerd controls
+            (`bootstrap.servers`, `group.id`, `enable.auto.commit`, ...) and
+            anything that loads code, runs commands or reads files are refused.
+            Values are checked by librdkafka. Secrets are masked in responses.
+          additionalProperties:
+            oneOf:
+              - type: string
+                maxLength: 1024
+              - type: integer
+              - type: boolean
+        restart:
+          type: object
+          additionalProperties: false
+          description: What to do when the consumer fails.
+          properties:
+            policy:
+              type: string
+              enum: [on_failure, never]
+              default: on_failure
+            max_restarts:
+              type: integer
+              minimum: 0
+              maximum: 1000
+              default: 0
+              description: Consecutive failures after which restarts stop; 0 never gives up. A committed batch resets the count.
+            initial_backoff_ms:
+              type: integer
+              minimum: 100
+              maximum: 600000
+              default: 1000
+            max_backoff_ms:
+              type: integer
+              minimum: 100
+              maximum: 3600000
+              default: 60000
+              description: The backoff doubles per consecutive failure up to this.
+        autostart:
+          type: boolean
+          default: true
+          description: Start as soon as it is registered.
+    ConsumerResource:
+      type: object
+      required: [name, spec, status]
+      properties:
+        name: { type: string }
+        spec: { $ref: "#/components/schemas/ConsumerSpec" }
+        status: { $ref: "#/components/schemas/ConsumerStatus" }
+    ConsumerList:
+      type: object
+      required: [consumers, count]
+      properties:
+        consumers:
+          type: array
+          items: { $ref: "#/components/schemas/ConsumerStatus" }
+        count: { type: integer }
+    State:
+      type: string
+      enum: [stopped, starting, running, paused, stopping, failed]
+    DesiredState:
+      type: string
+      enum: [running, paused, stopped]
+      description: What the operator asked for; persisted and restored when the server starts.
+    ConsumerStatus:
+      type: object
+      required: [name, state, desired_state, since, generation, deleting, group_id, sink, assignment, lag_total, stats, rates, last_error, consecutive_failures, restarts, next_restart_at, health]
+      properties:
+        name: { type: string }
+        state: { $ref: "#/components/schemas/State" }
+        desired_state: { $ref: "#/components/schemas/DesiredState" }
+        since:
+          type: string
+          format: date-time
+          description: When the current state was entered.
+        generation:
+          type: integer
+          description: The run number; each (re)start increases it.
+        deleting:
+          type: boolean
+          description: Draining on its way to deletion.
+        group_id: { type: string }
+        sink:
+          type: object
+          required: [type, target]
+          properties:
+            type: { type: string, enum: [file, stdout] }
+            target:
+              type: string
+              description: The absolute file path, or `stdout`.
+        assignment:
+          type: array
+          description: Partitions currently assigned to this member.
+          items: { $ref: "#/components/schemas/PartitionStatus" }
+        lag_total:
+          type: integer
+          nullable: true
+          description: Sum of the partitions' lag, null while any is unknown.
+        stats: { $ref: "#/components/schemas/Stats" }
+        rates: { $ref: "#/components/schemas/Rates" }
+        last_error:
+          allOf:
+            - $ref: "#/components/schemas/Failure"
+          nullable: true
+        consecutive_failures:
+          type: integer
+          description: Failed runs since the last committed batch.
+        restarts:
+          type: integer
+          description: Restarts (manual, by policy, after spec updates) since the server started.
+        next_restart_at:
+          type: string
+          format: date-time
+          nullable: true
+          description: When the restart policy will start the consumer again.
+        health: { $ref: "#/components/schemas/ConsumerHealth" }
+    PartitionStatus:
+      type: object
+      required: [topic, partition, committed_offset, position, high_watermark, lag, paused]
+      properties:
+        topic: { type: string }
+        partition: { type: integer }
+        committed_offset:
+          type: integer
+          nullable: true
+          description: The group's committed offset (the next offset to read).
+        position:
+          type: integer
+          nullable: true
+          description: The next offset this member will fetch.
+        high_watermark:
+          type: integer
+          nullable: true
+        lag:
+          type: integer
+          nullable: true
+          description: High watermark minus committed offset (or position before the first commit is known).
+        paused: { type: boolean }
+    Stats:
+      type: object
+      description: Counters of the current run.
+      required: [messages_consumed, records_written, errors, batches, commits, last_batch_at, last_batch_records, last_batch_duration_seconds]
+      properties:
+        messages_consumed: { type: integer }
+        records_written: { type: integer }
+        errors: { type: integer }
+        batches: { type: integer }
+        commits: { type: integer }
+        last_batch_at:
+          type: string
+          format: date-time
+          nullable: true
+        last_batch_records: { type: integer }
+        last_batch_duration_seconds:
+          type: number
+          nullable: true
+          description: From polling the batch's first record to committing its offsets.
+    Rates:
+      type: object
+      description: Over the last health interval.
+      required: [input_rows_per_second, processed_rows_per_second, processing_ratio]
+      properties:
+        input_rows_per_second: { type: number }
+        processed_rows_per_second: { type: number }
+        processing_ratio:
+          type: number
+          description: processed / input; 1 when idle.
+    Failure:
+      type: object
+      required: [stage, message, at]
+      properties:
+        stage:
+          type: string
+          description: decode, sink, kafka, commit or internal.
+        message: { type: string }
+        at: { type: string, format: date-time }
+    ConsumerHealth:
+      type: object
+      required: [status, reason, last_check]
+      properties:
+        status: { type: string, enum: [healthy, unhealthy] }
+        reason:
+          type: string
+          nullable: true
+        last_check:
+          type: string
+          format: date-time
+          nullable: true
+    HealthSummary:
+      type: object
+      required: [total_consumers, healthy_consumers, unhealthy_consumers, overall_status, consumer_details]
+      properties:
+        total_consumers: { type: integer }
+        healthy_consumers: { type: integer }
+        unhealthy_consumers: { type: integer }
+        overall_status: { type: string, enum: [healthy, degraded, unhealthy] }
+        consumer_details:
+          type: object
+          additionalProperties:
+            type: object
+            required: [status, state, desired_state, reason, consecutive_failures, last_check, last_error, metrics]
+            properties:
+              status: { type: string, enum: [healthy, unhealthy] }
+              state: { $ref: "#/components/schemas/State" }
+              desired_state: { $ref: "#/components/schemas/DesiredState" }
+              reason:
+                type: string
+                nullable: true
+              consecutive_failures: { type: integer }
+              last_check:
+                type: string
+                format: date-time
+                nullable: true
+              last_error:
+                allOf:
+                  - $ref: "#/components/schemas/Failure"
+                nullable: true
+              metrics: { $ref: "#/components/schemas/Rates" }
+    Probe:
+      type: object
+      required: [status]
+      properties:
+        status: { type: string, enum: [alive, stalled, ready, not_ready] }
+        reason: { type: string }
+        unhealthy_consumers:
+          type: array
+          items: { type: string }
+    BulkResult:
+      type: object
+      required: [results]
+      properties:
+        results:
+          type: object
+          description: One entry per consumer name.
+          additionalProperties:
+            type: object
+            properties:
+              changed: { type: boolean }
+              status: { $ref: "#/components/schemas/ConsumerStatus" }
+              error:
+                type: object
+                required: [code, message]
+                properties:
+                  code: { type: string }
+                  message: { type: string }
+
+"""#
+}

@@ -1,0 +1,35 @@
+import ConsumerManager
+import HTTPServer
+import Prometheus
+
+extension ControlPlane {
+    static func addOperationalRoutes(to router: inout Router, manager: ConsumerManager, registry: PrometheusCollectorRegistry) {
+        router.on(.get, "/health") { [manager] _ in
+            .json(HealthSummaryBody(manager.health()))
+        }
+        router.on(.get, "/health/live") { [manager] _ in
+            // Alive while the supervisor keeps ticking; a wedged manager gets restarted.
+            manager.isSupervising
+                ? .json(ProbeBody(status: "alive"))
+                : .json(ProbeBody(status: "stalled", reason: "the consumer supervisor has not run for 10s"), status: 503)
+        }
+        router.on(.get, "/health/ready") { [manager] _ in
+            if manager.isShuttingDown {
+                return .json(ProbeBody(status: "not_ready", reason: "shutting down"), status: 503)
+            }
+            let report = manager.health()
+            guard report.unhealthy == 0 else {
+                return .json(
+                    ProbeBody(status: "not_ready", reason: "unhealthy consumers", unhealthyConsumers: report.unhealthyNames),
+                    status: 503)
+            }
+            return .json(ProbeBody(status: "ready"))
+        }
+        router.on(.get, "/metrics") { [registry] _ in
+            .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.on(.get, "/openapi.yaml") { _ in
+            .text(OpenAPIDocument.yaml, contentType: "application/yaml")
+        }
+    }
+}
