@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Consumerd: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "consumerd",
+        abstract: "Runs Kafka consumers and lets operators steer them over HTTP.",
+        version: version,
+        subcommands: [ServeCommand.self, DevBrokerCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}

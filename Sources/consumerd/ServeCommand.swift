@@ -1,0 +1,182 @@
+import ArgumentParser
+import ConsumerManager
+import ControlPlane
+import Foundation
+import HTTPServer
+import Kafka
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// `consumerd serve`: the control plane, the consumer manager and, with
+/// `--dev`, an embedded Kafka cluster with a live demo.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the consumer manager and its REST API.")
+
+    @Option(help: "Address for the REST API, HOST:PORT (port 0 picks a free port).")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "Directory for consumer specs (consumers/) and file sink output (sinks/).")
+    var dataDir = "./data"
+
+    @Option(help: "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS).")
+    var bootstrapServers: String?
+
+    @Option(
+        name: .customLong("kafka-property"),
+        help: ArgumentHelp(
+            "A librdkafka property for every consumer, NAME=VALUE (repeatable). For operator-trusted settings such as TLS files.",
+            valueName: "name=value"))
+    var kafkaProperties: [String] = []
+
+    @Flag(help: "Start an embedded Kafka cluster, a demo trade producer and a demo consumer.")
+    var dev = false
+
+    @Option(help: "Demo trades produced per second with --dev.")
+    var demoRate = 20
+
+    @Option(help: "Most consumers that can be registered.")
+    var maxConsumers = 256
+
+    @Option(help: "HTTP worker threads.")
+    var httpThreads = 4
+
+    @Option(help: "Largest accepted request body, in bytes.")
+    var maxBodyBytes = 1 << 20
+
+    @Option(help: "Seconds between health checks.")
+    var healthInterval = 5
+
+    @Option(help: "Seconds to let consumers drain on shutdown.")
+    var shutdownTimeout = 30
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...65536).contains(maxConsumers) else { throw ValidationError("--max-consumers must be between 1 and 65536") }
+        guard (1...64).contains(httpThreads) else { throw ValidationError("--http-threads must be between 1 and 64") }
+        guard (1024...(64 << 20)).contains(maxBodyBytes) else { throw ValidationError("--max-body-bytes must be between 1 KiB and 64 MiB") }
+        guard (1...3600).contains(healthInterval) else { throw ValidationError("--health-interval must be between 1 and 3600") }
+        guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be between 1 and 3600") }
+        guard (1...10_000).contains(demoRate) else { throw ValidationError("--demo-rate must be between 1 and 10000") }
+        _ = try ListenAddress(listen)
+        _ = try parsedKafkaProperties()
+    }
+
+    func run() async throws {
+        logging.bootstrap()
+        signal(SIGPIPE, SIG_IGN)
+        let logger = Logger(label: "consumerd")
+        let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        let lock = try DataDirectoryLock(directory: dataDirectory)
+
+        var cluster: EmbeddedCluster?
+        let bootstrap: String
+        if dev {
+            let embedded = try EmbeddedCluster(brokers: 1, logger: Logger(label: "consumerd.dev-cluster"))
+            try? embedded.createTopic(DevDemo.topic, partitions: 3)
+            cluster = embedded
+            bootstrap = embedded.bootstrapServers
+            logger.info("embedded Kafka cluster started", metadata: ["bootstrap_servers": "\(bootstrap)"])
+        } else if let configured = bootstrapServers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !configured.isEmpty {
+            bootstrap = configured
+        } else {
+            throw ValidationError("set --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS, or use --dev for an embedded cluster")
+        }
+
+        let registry = PrometheusCollectorRegistry()
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "consumerd", metricName: "build_info", unitName: "",
+                helpText: "Always 1; labels carry the consumerd and librdkafka versions."),
+            labels: [("version", Consumerd.version), ("librdkafka", KafkaVersion.string)]
+        ).set(Int64(1))
+
+        var managerConfiguration = ConsumerManager.Configuration(
+            dataDirectory: dataDirectory,
+            kafka: KafkaConfig(["bootstrap.servers": bootstrap]).merging(try parsedKafkaProperties()))
+        managerConfiguration.maxConsumers = maxConsumers
+        managerConfiguration.healthInterval = .seconds(healthInterval)
+        managerConfiguration.shutdownTimeout = .seconds(shutdownTimeout)
+        if dev {
+            // An empty fetch on the embedded cluster waits fetch.wait.max.ms; keep the demo snappy.
+            managerConfiguration.kafka["fetch.wait.max.ms"] = "100"
+        }
+        let manager = try ConsumerManager(
+            configuration: managerConfiguration, metrics: ConsumerMetrics(registry: registry),
+            logger: Logger(label: "consumerd.manager"))
+        manager.restore()
+        if dev { DevDemo.registerConsumer(in: manager, logger: logger) }
+
+        let controlPlane = ControlPlane(manager: manager, registry: registry, logger: Logger(label: "consumerd.http"))
+        let address = try ListenAddress(listen)
+        var httpConfiguration = HTTPServer.Configuration()
+        httpConfiguration.host = address.host
+        httpConfiguration.port = address.port
+        httpConfiguration.threadPoolSize = httpThreads
+        httpConfiguration.maxBodyBytes = maxBodyBytes
+        let server = HTTPServer(configuration: httpConfiguration, logger: Logger(label: "consumerd.http")) { request in
+            await controlPlane.respond(request)
+        }
+        try server.start()
+
+        // Graceful shutdown runs in reverse: consumers drain first, then the
+        // API goes away, then the demo producer and the embedded cluster.
+        var services: [any Service] = []
+        if let cluster {
+            services.append(EmbeddedClusterService(cluster: cluster))
+            services.append(try DemoProducerService(bootstrap: bootstrap, rate: demoRate, logger: Logger(label: "consumerd.demo")))
+        }
+        services.append(HTTPServerService(server: server))
+        services.append(ConsumerManagerService(manager: manager))
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info(
+            "consumerd serving",
+            metadata: [
+                "listen": "\(address.host):\(server.port)", "data_dir": "\(dataDirectory)",
+                "bootstrap_servers": "\(bootstrap)", "dev": "\(dev)",
+            ])
+        try await group.run()
+        withExtendedLifetime(lock) {}
+        logger.info("consumerd stopped")
+    }
+
+    private func parsedKafkaProperties() throws -> [String: String] {
+        var properties: [String: String] = [:]
+        for item in kafkaProperties {
+            guard let separator = item.firstIndex(of: "="), separator != item.startIndex else {
+                throw ValidationError("--kafka-property expects NAME=VALUE, got '\(item)'")
+            }
+            let name = String(item[..<separator])
+            let value = String(item[item.index(after: separator)...])
+            do {
+                try KafkaConfig.validate(name: name, value: value)
+            } catch {
+                throw ValidationError("--kafka-property \(name): \(error.message)")
+            }
+            properties[name] = value
+        }
+        return properties
+    }
+}
+
+/// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces).
+struct ListenAddress {
+    var host: String
+    var port: UInt16
+
+    init(_ text: String) throws {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw ValidationError("--listen expects HOST:PORT, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "0.0.0.0" : host
+        self.port = port
+    }
+}
