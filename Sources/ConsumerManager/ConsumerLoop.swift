@@ -396,7 +396,12 @@ final class ConsumerLoop {
             for entry in positions { partitions[entry.topicPartition]?.position = entry.offset }
         }
         for partition in assigned {
-            if let high = consumer.cachedWatermarks(partition)?.high {
+            // Paused partitions are not fetched, so their cached watermark is
+            // stale: ask the leader, or lag would stand still while it grows.
+            let high = paused
+                ? (try? consumer.queryWatermarks(partition, timeout: .seconds(1)))?.high
+                : consumer.cachedWatermarks(partition)?.high
+            if let high {
                 partitions[partition]?.highWatermark = high
             }
             if let lag = partitions[partition]?.status(paused: paused).lag {

@@ -124,7 +124,12 @@ public final class HTTPServer: Sendable {
                 headers: connectionValues(connection, MHD_ValueKind.HEADER_KIND, lowercased: true),
                 query: connectionValues(connection, MHD_ValueKind.GET_ARGUMENT_KIND, lowercased: false))
             slot.pointee = Unmanaged.passRetained(pending).toOpaque()
-            if let length = pending.headers["content-length"].flatMap(Int.init), length > configuration.maxBodyBytes {
+            // Moderately oversized bodies are read and discarded so that
+            // clients that send the whole body before reading still see the
+            // 413; huge ones are refused at once and the connection closed.
+            if let length = pending.headers["content-length"].flatMap(Int.init),
+                length > configuration.maxBodyBytes.multipliedReportingOverflow(by: 16).partialValue
+            {
                 return queue(HTTPError.payloadTooLarge(limit: configuration.maxBodyBytes).response, on: connection)
             }
             return MHD_Result.YES

@@ -8,7 +8,7 @@ public struct Router: Sendable {
         /// The pattern as registered, e.g. `/consumers/{name}`; the `route` metric label.
         public let pattern: String
         let segments: [Segment]
-        let handler: Handler
+        public let handler: Handler
     }
 
     enum Segment: Sendable, Equatable {

@@ -104,3 +104,8 @@ public enum TopicPattern {
         }
     }
 }
+
+/// The librdkafka this process is linked against.
+public enum KafkaVersion {
+    public static var string: String { String(cString: rd_kafka_version_str()) }
+}

@@ -202,6 +202,18 @@ public final class KafkaConsumer {
         return (max(low, 0), high)
     }
 
+    /// Low and high watermarks asked of the partition leader (blocks up to
+    /// `timeout`). Needed for paused partitions, which are not fetched and so
+    /// have no fresh cached watermarks.
+    public func queryWatermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        try check(
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
+            "watermarks of \(partition)")
+        return (low, high)
+    }
+
     /// Leaves the group cleanly: revoke callbacks run (last chance to commit),
     /// then the member leaves so its partitions move at once.
     public func close() throws(KafkaError) {

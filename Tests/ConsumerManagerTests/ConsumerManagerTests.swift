@@ -77,6 +77,9 @@ struct ConsumerManagerTests {
         try await Task.sleep(for: .seconds(2))
         #expect(fixture.lines("pausing").count == 10, "nothing is written while paused")
         #expect(try fixture.manager.status("pausing").partitions.allSatisfy(\.paused))
+        #expect(
+            await eventually { (try? fixture.manager.status("pausing").partitions.compactMap(\.lag).reduce(0, +)) == 10 },
+            "lag keeps growing while paused")
 
         let resume = try fixture.manager.perform(.resume, on: "pausing")
         _ = try await fixture.manager.waitForOutcome(resume, timeout: .seconds(10))

@@ -44,6 +44,9 @@ struct HTTPServerTests {
         let announced = try await curl(["-X", "POST", "-d", big, "\(base)/"])
         #expect(announced.status == 413)
         #expect(announced.body.contains(#""code":"payload_too_large""#))
+        // Far beyond the limit: refused before the body is read.
+        let huge = try await curl(["-X", "POST", "-H", "Expect:", "-d", String(repeating: "z", count: 64 << 10), "\(base)/"])
+        #expect(huge.status == 413)
         let chunked = try await curl(["-X", "POST", "-H", "Transfer-Encoding: chunked", "-d", big, "\(base)/"])
         #expect(chunked.status == 413)
         let small = try await curl(["-X", "POST", "-d", String(repeating: "y", count: 1000), "\(base)/"])

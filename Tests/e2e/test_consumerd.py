@@ -1,0 +1,318 @@
+"""End-to-end: the real consumerd binary against a `consumerd dev-broker`.
+
+Records are produced with kcat and python3-confluent-kafka (clients nobody
+here wrote), the REST API is driven over HTTP, committed offsets are read
+back with confluent-kafka and /metrics is checked with promtool.
+
+Run with Debian's interpreter (it has confluent_kafka):
+    /usr/bin/python3 -m unittest discover -s Tests/e2e -v
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("CONSUMERD_BINARY", os.path.join(ROOT, ".build", "debug", "consumerd"))
+TOPIC = "e2e.trades"
+PARTITIONS = 6
+GROUP = "consumerd-trades"
+# The mock cluster answers an empty fetch only after fetch.wait.max.ms; keep it short.
+FAST = {"fetch.wait.max.ms": 10, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout=60, interval=0.1, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+class Server:
+    """One `consumerd serve` process."""
+
+    def __init__(self, data_dir, bootstrap, log_path):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir,
+             "--bootstrap-servers", bootstrap, "--health-interval", "1", "--log-format", "json"],
+            stdout=self.log, stderr=self.log)
+        wait_for(self.alive, timeout=30, message="consumerd to answer /health/live")
+
+    def alive(self):
+        try:
+            return self.request("GET", "/health/live")[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, content_type="application/json", raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                payload = response.read()
+                return response.status, payload, dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def json(self, method, path, body=None, **kwargs):
+        status, payload, _ = self.request(method, path, body, **kwargs)
+        return status, (json.loads(payload) if payload else None)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.log.close()
+        return code
+
+
+class EndToEnd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="consumerd-e2e-")
+        cls.data_dir = os.path.join(cls.workdir, "data")
+        cls.log_path = os.path.join(cls.workdir, "consumerd.log")
+        cls.broker_log = open(os.path.join(cls.workdir, "broker.log"), "wb")
+        cls.broker = subprocess.Popen(
+            [BINARY, "dev-broker", "--brokers", "3", "--partitions", str(PARTITIONS), "--topic", TOPIC,
+             "--log-format", "text"],
+            stdout=subprocess.PIPE, stderr=cls.broker_log)
+        cls.bootstrap = cls.broker.stdout.readline().decode().strip()
+        assert cls.bootstrap.startswith("127.0.0.1:"), f"dev-broker printed {cls.bootstrap!r}"
+        cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+        cls.sink = os.path.join(cls.data_dir, "sinks", "trades.jsonl")
+        cls.produced = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server.process.poll() is None:
+            cls.server.stop()
+        cls.broker.send_signal(signal.SIGTERM)
+        cls.broker.wait(timeout=30)
+        cls.broker_log.close()
+        if os.environ.get("KEEP_E2E"):
+            print(f"kept {cls.workdir}")
+        else:
+            shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def run(self, result=None):
+        # On failure, show what the server logged.
+        outcome = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            with open(self.log_path, "rb") as log:
+                tail = log.read()[-6000:].decode(errors="replace")
+            print(f"\n--- consumerd log (tail) ---\n{tail}")
+        return outcome
+
+    # Helpers
+
+    def produce_kcat(self, count, start):
+        lines = "".join(f'SYM{i % 7}|{{"symbol":"SYM{i % 7}","sequence_number":{i},"price":{100 + i % 13}.5}}\n'
+                        for i in range(start, start + count))
+        subprocess.run(["kcat", "-P", "-b", self.bootstrap, "-t", TOPIC, "-K", "|"],
+                       input=lines.encode(), check=True, timeout=60)
+
+    def produce_python(self, count, start, pace=0.0):
+        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "linger.ms": 5})
+        for i in range(start, start + count):
+            producer.produce(TOPIC, key=f"py{i % 11}".encode(),
+                             value=json.dumps({"symbol": f"PY{i % 11}", "sequence_number": i}).encode())
+            producer.poll(0)
+            if pace:
+                time.sleep(pace)
+        self.assertEqual(producer.flush(30), 0)
+
+    def high_watermarks(self):
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-watermarks"})
+        try:
+            return [consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1] for p in range(PARTITIONS)]
+        finally:
+            consumer.close()
+
+    def committed(self):
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+        try:
+            return [tp.offset for tp in consumer.committed(
+                [TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=10)]
+        finally:
+            consumer.close()
+
+    def sink_lines(self):
+        if not os.path.exists(self.sink):
+            return []
+        with open(self.sink) as f:
+            return [json.loads(line) for line in f]
+
+    def coordinates(self):
+        return [(line["partition"], line["offset"]) for line in self.sink_lines()]
+
+    def assert_everything_delivered(self, timeout=90):
+        highs = self.high_watermarks()
+        expected = {(p, o) for p in range(PARTITIONS) for o in range(highs[p])}
+        self.assertEqual(sum(highs), self.produced)
+        wait_for(lambda: expected <= set(self.coordinates()), timeout=timeout,
+                 message=f"all {len(expected)} records in the sink")
+        wait_for(lambda: self.committed() == highs, timeout=30, message="committed offsets at the log end")
+        return highs
+
+    # The scenario, in order.
+
+    def test_01_register_and_deliver_everything(self):
+        status, body = self.server.json("POST", "/consumers", {
+            "name": "trades", "topics": [TOPIC], "group_id": GROUP, "format": {"type": "json"},
+            "batch": {"max_records": 200, "max_wait_ms": 200}, "sink": {"type": "file", "path": "trades.jsonl"},
+            "kafka": dict(FAST, **{"auto.offset.reset": "earliest"}), "autostart": True})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["spec"]["group_id"], GROUP)
+
+        self.produce_kcat(500, 0)
+        self.produce_python(500, 500)
+        type(self).produced += 1000
+        highs = self.assert_everything_delivered()
+
+        lines = self.sink_lines()
+        self.assertEqual(len(lines), 1000, "a clean run writes each record once")
+        first = lines[0]
+        self.assertEqual(set(first), {"topic", "partition", "offset", "timestamp", "key", "value"})
+        self.assertEqual(first["topic"], TOPIC)
+        self.assertIsInstance(first["value"], dict)
+
+        status, body = self.server.json("GET", "/consumers/trades/status")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["state"], "running")
+        wait_for(lambda: self.server.json("GET", "/consumers/trades/status")[1]["lag_total"] == 0,
+                 message="status lag 0")
+        _, body = self.server.json("GET", "/consumers/trades/status")
+        self.assertEqual(sorted(p["committed_offset"] for p in body["assignment"]), sorted(highs))
+        self.assertEqual(body["stats"]["records_written"], 1000)
+
+    def test_02_restart_mid_stream_loses_nothing(self):
+        producer = threading.Thread(target=self.produce_python, args=(1500, 1000, 0.002))
+        producer.start()
+        for _ in range(2):
+            time.sleep(1)
+            status, body = self.server.json("POST", "/consumers/trades/restart?wait=60")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["state"], "running")
+        producer.join()
+        type(self).produced += 1500
+        self.assert_everything_delivered()
+        _, body = self.server.json("GET", "/consumers/trades/status")
+        self.assertEqual(body["generation"], 3)
+        self.assertEqual(body["restarts"], 2)
+
+    def test_03_pause_stops_progress_and_resume_continues(self):
+        status, body = self.server.json("POST", "/consumers/trades/pause?wait=20")
+        self.assertEqual((status, body["state"]), (200, "paused"), body)
+        before = len(self.sink_lines())
+        self.produce_kcat(100, 2500)
+        type(self).produced += 100
+        time.sleep(3)
+        self.assertEqual(len(self.sink_lines()), before, "nothing is written while paused")
+        _, body = self.server.json("GET", "/consumers/trades/status")
+        self.assertTrue(body["assignment"] and all(p["paused"] for p in body["assignment"]))
+        self.assertEqual(body["lag_total"], 100)
+
+        status, body = self.server.json("POST", "/consumers/trades/resume?wait=20")
+        self.assertEqual((status, body["state"]), (200, "running"), body)
+        self.assert_everything_delivered()
+
+    def test_04_server_restart_restores_and_continues_from_committed_offsets(self):
+        before = len(self.sink_lines())
+        self.assertEqual(self.server.stop(), 0, "graceful shutdown exits 0")
+        self.produce_kcat(200, 2600)
+        type(self).produced += 200
+        type(self).server = Server(self.data_dir, self.bootstrap, self.log_path)
+        status, body = self.server.json("GET", "/consumers/trades/status")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["desired_state"], "running")
+        self.assert_everything_delivered()
+        time.sleep(1)
+        self.assertEqual(len(self.sink_lines()) - before, 200, "continued from the committed offsets, no replay")
+
+    def test_05_metrics_pass_promtool(self):
+        status, payload, headers = self.server.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+        check = subprocess.run(["promtool", "check", "metrics"], input=payload, capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout.decode() + check.stderr.decode())
+        text = payload.decode()
+        for name in ["consumerd_messages_consumed_total", "consumerd_records_written_total", "consumerd_batches_total",
+                     "consumerd_batch_duration_seconds_bucket", "consumerd_sink_write_duration_seconds_bucket",
+                     "consumerd_commits_total", "consumerd_rebalances_total", "consumerd_consumer_lag_messages",
+                     "consumerd_consumer_state", "consumerd_http_requests_total",
+                     "consumerd_http_request_duration_seconds_bucket", "consumerd_build_info"]:
+            self.assertIn(name, text)
+
+    def test_06_malformed_requests_get_json_errors(self):
+        def error(method, path, body=None, raw=None, content_type="application/json"):
+            status, payload, headers = self.server.request(method, path, body, raw=raw, content_type=content_type)
+            parsed = json.loads(payload)["error"]
+            self.assertEqual(set(parsed), {"code", "message", "field"})
+            return status, parsed["code"], parsed["field"], headers
+
+        self.assertEqual(error("POST", "/consumers", raw=b'{"name": "x", "topics": [')[:2], (400, "invalid_json"))
+        self.assertEqual(error("POST", "/consumers", {"name": "x", "topics": ["t"], "batch": {"max_records": 0}})[:3],
+                         (400, "invalid_spec", "batch.max_records"))
+        self.assertEqual(error("POST", "/consumers", {"name": "x", "topics": ["t"], "sink": {"type": "file", "path": "../../x"}})[:3],
+                         (400, "invalid_spec", "sink.path"))
+        self.assertEqual(error("POST", "/consumers", {"name": "x", "topics": ["t"], "kafka": {"sasl.kerberos.kinit.cmd": "id"}})[:3],
+                         (400, "invalid_spec", "kafka.sasl.kerberos.kinit.cmd"))
+        self.assertEqual(error("POST", "/consumers", {"name": "x", "topics": ["t"], "nmae": 1})[:3],
+                         (400, "invalid_spec", "nmae"))
+        self.assertEqual(error("POST", "/consumers", raw=b"name=x", content_type="application/x-www-form-urlencoded")[:2],
+                         (415, "unsupported_media_type"))
+        self.assertEqual(error("POST", "/consumers", {"name": "trades", "topics": ["t"]})[:2], (409, "consumer_exists"))
+        self.assertEqual(error("POST", "/consumers", raw=b"x" * (2 << 20))[:2], (413, "payload_too_large"))
+        self.assertEqual(error("GET", "/consumers/ghost")[:2], (404, "consumer_not_found"))
+        self.assertEqual(error("POST", "/consumers/trades/start?wait=forever")[:3], (400, "invalid_parameter", "wait"))
+        status, code, _, headers = error("PATCH", "/consumers/trades")
+        self.assertEqual((status, code), (405, "method_not_allowed"))
+        self.assertEqual(headers["Allow"], "DELETE, GET, HEAD, PUT")
+        self.assertTrue(self.server.alive(), "the server survives every malformed request")
+
+    def test_07_health_and_openapi(self):
+        status, body = self.server.json("GET", "/health")
+        self.assertEqual(status, 200)
+        self.assertEqual(body["overall_status"], "healthy")
+        self.assertEqual(body["consumer_details"]["trades"]["status"], "healthy")
+        self.assertEqual(self.server.request("GET", "/health/ready")[0], 200)
+        status, payload, _ = self.server.request("GET", "/openapi.yaml")
+        with open(os.path.join(ROOT, "openapi.yaml"), "rb") as f:
+            self.assertEqual((status, payload), (200, f.read()))
+
+    def test_08_stop_and_delete(self):
+        status, body = self.server.json("POST", "/consumers/trades/stop?wait=30")
+        self.assertEqual((status, body["state"]), (200, "stopped"), body)
+        self.assertEqual(self.committed(), self.high_watermarks(), "a graceful stop commits everything written")
+        status, _, _ = self.server.request("DELETE", "/consumers/trades")
+        self.assertEqual(status, 204)
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "consumers", "trades.json")))
+        self.assertEqual(self.server.json("GET", "/consumers")[1]["count"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
