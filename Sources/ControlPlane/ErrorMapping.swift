@@ -6,7 +6,8 @@ extension HTTPError {
     init(_ error: ConsumerManagerError) {
         switch error.kind {
         case .invalidSpec:
-            self.init(status: 400, code: error.kind.rawValue, message: error.message, field: error.field)
+            let message = error.field.map { "\($0): \(error.message)" } ?? error.message
+            self.init(status: 400, code: error.kind.rawValue, message: message, field: error.field)
         case .notFound:
             self.init(status: 404, code: error.kind.rawValue, message: error.message)
         case .alreadyExists, .conflict, .limitExceeded, .consumerFailed:
@@ -22,7 +23,7 @@ extension HTTPError {
     /// A body that failed to decode into a spec.
     init(_ failure: StrictJSON.Failure) {
         if let field = failure.field {
-            self.init(status: 400, code: "invalid_spec", message: "\(field) \(failure.message)", field: field)
+            self.init(status: 400, code: "invalid_spec", message: "\(field): \(failure.message)", field: field)
         } else {
             self.init(status: 400, code: "invalid_json", message: failure.message)
         }
