@@ -110,18 +110,21 @@ final class ConsumerLoop {
     private func loop() throws {
         guard let consumer else { return }
         while true {
-            runtime.beat()
+            // One clock reading per iteration: the loop runs once per record.
+            let now = clock.now
+            runtime.beat(at: now)
             if runtime.takeRequestFlag(), try applyRequests() == .stop { return }
             if let failure = pendingFailure { throw failure }
+            if let started = batchStartedAt, now - started >= maxWait { try flushBatch() }
+            if now >= nextRefresh { refreshProgress() }
             do {
-                if let message = try consumer.poll(timeout: pollTimeout()) {
+                if let message = try consumer.poll(timeout: pollTimeout(now)) {
                     try append(message)
+                    if batch.count >= spec.batch.maxRecords || batchBytes >= spec.batch.maxBytes { try flushBatch() }
                 }
             } catch let error as KafkaError where !error.isFatal {
                 report(error)
             }
-            if batchIsDue { try flushBatch() }
-            if clock.now >= nextRefresh { refreshProgress() }
         }
     }
 
@@ -175,21 +178,17 @@ final class ConsumerLoop {
 
     // MARK: Batch
 
-    private func pollTimeout() -> Duration {
+    private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
         guard let started = batchStartedAt else { return Self.idlePollTimeout }
-        let remaining = started + maxWait - clock.now
+        let remaining = started + maxWait - now
         return remaining <= .zero ? .zero : min(remaining, Self.idlePollTimeout)
-    }
-
-    private var batchIsDue: Bool {
-        guard let started = batchStartedAt else { return false }
-        return batch.count >= spec.batch.maxRecords || batchBytes >= spec.batch.maxBytes
-            || clock.now - started >= maxWait
     }
 
     private func append(_ message: KafkaMessage) throws {
         stats.messagesConsumed += 1
         let record = try decode(message)
+        // A fresh reading for the first record: the batch-duration metric
+        // starts when the record arrived, not when the poll began.
         if batchStartedAt == nil { batchStartedAt = clock.now }
         batch.append(record)
         batchBytes += (message.value?.count ?? 0) + (message.key?.count ?? 0)
@@ -324,7 +323,7 @@ final class ConsumerLoop {
     private func sleep(_ duration: Duration) -> Bool {
         let deadline = clock.now + duration
         while clock.now < deadline {
-            runtime.beat()
+            runtime.beat(at: clock.now)
             if runtime.requests.stop { return false }
             Thread.sleep(forTimeInterval: min(0.1, (deadline - clock.now).timeInterval))
         }

@@ -16,8 +16,9 @@ final class ConsumerRuntime: Sendable {
     /// Raised when a request is waiting, so the loop checks one atomic per poll
     /// instead of taking the lock.
     private let requestPending = Atomic<Bool>(false)
-    /// Monotonic nanoseconds of the loop's last iteration (stall detection).
+    /// Nanoseconds after `epoch` of the loop's last iteration (stall detection).
     private let heartbeat = Atomic<Int64>(0)
+    private static let epoch = ContinuousClock.now
 
     /// Everything a run needs besides its spec.
     struct RunSettings: Sendable {
@@ -49,7 +50,7 @@ final class ConsumerRuntime: Sendable {
         var initial = Shared()
         initial.pauseRequested = paused
         self.shared = Mutex(initial)
-        beat()
+        beat(at: .now)
     }
 
     /// Starts the consumer thread.
@@ -82,7 +83,7 @@ final class ConsumerRuntime: Sendable {
             RuntimeSnapshot(
                 generation: generation, state: shared.state, since: shared.since, lastError: shared.lastError,
                 partitions: shared.partitions, stats: shared.stats,
-                sinceLastLoop: .nanoseconds(Self.monotonicNanoseconds() - nanos),
+                sinceLastLoop: ContinuousClock.now - (Self.epoch + .nanoseconds(nanos)),
                 stopRequested: shared.stopRequested)
         }
     }
@@ -102,9 +103,11 @@ final class ConsumerRuntime: Sendable {
         shared.withLock { ($0.stopRequested, $0.pauseRequested) }
     }
 
+    /// Records that the loop came round at `instant` (the loop's own clock reading).
     @inline(__always)
-    func beat() {
-        heartbeat.store(Self.monotonicNanoseconds(), ordering: .relaxed)
+    func beat(at instant: ContinuousClock.Instant) {
+        let (seconds, attoseconds) = (instant - Self.epoch).components
+        heartbeat.store(seconds * 1_000_000_000 + attoseconds / 1_000_000_000, ordering: .relaxed)
     }
 
     func publish(state: ConsumerState) {
@@ -128,11 +131,6 @@ final class ConsumerRuntime: Sendable {
         shared.withLock { $0.lastError = failure }
     }
 
-    private static func monotonicNanoseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-    }
 }
 
 /// What a run has published: its state and progress.

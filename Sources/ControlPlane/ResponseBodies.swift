@@ -34,13 +34,13 @@ struct StatusBody: Encodable {
     var groupID: String
     var sink: SinkBody
     var assignment: [PartitionBody]
-    var lagTotal: Int64?
+    @Nullable var lagTotal: Int64?
     var stats: StatsBody
     var rates: RatesBody
-    var lastError: ErrorBody?
+    @Nullable var lastError: ErrorBody?
     var consecutiveFailures: Int
     var restarts: Int
-    var nextRestartAt: String?
+    @Nullable var nextRestartAt: String?
     var health: HealthBody
 
     init(_ status: ConsumerStatus) {
@@ -73,27 +73,6 @@ struct StatusBody: Encodable {
         case consecutiveFailures = "consecutive_failures"
         case nextRestartAt = "next_restart_at"
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(state, forKey: .state)
-        try c.encode(desiredState, forKey: .desiredState)
-        try c.encode(since, forKey: .since)
-        try c.encode(generation, forKey: .generation)
-        try c.encode(deleting, forKey: .deleting)
-        try c.encode(groupID, forKey: .groupID)
-        try c.encode(sink, forKey: .sink)
-        try c.encode(assignment, forKey: .assignment)
-        try c.encode(lagTotal, forKey: .lagTotal)
-        try c.encode(stats, forKey: .stats)
-        try c.encode(rates, forKey: .rates)
-        try c.encode(lastError, forKey: .lastError)
-        try c.encode(consecutiveFailures, forKey: .consecutiveFailures)
-        try c.encode(restarts, forKey: .restarts)
-        try c.encode(nextRestartAt, forKey: .nextRestartAt)
-        try c.encode(health, forKey: .health)
-    }
 }
 
 struct SinkBody: Encodable {
@@ -104,10 +83,10 @@ struct SinkBody: Encodable {
 struct PartitionBody: Encodable {
     var topic: String
     var partition: Int32
-    var committedOffset: Int64?
-    var position: Int64?
-    var highWatermark: Int64?
-    var lag: Int64?
+    @Nullable var committedOffset: Int64?
+    @Nullable var position: Int64?
+    @Nullable var highWatermark: Int64?
+    @Nullable var lag: Int64?
     var paused: Bool
 
     init(_ status: PartitionStatus) {
@@ -125,17 +104,6 @@ struct PartitionBody: Encodable {
         case committedOffset = "committed_offset"
         case highWatermark = "high_watermark"
     }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(topic, forKey: .topic)
-        try c.encode(partition, forKey: .partition)
-        try c.encode(committedOffset, forKey: .committedOffset)
-        try c.encode(position, forKey: .position)
-        try c.encode(highWatermark, forKey: .highWatermark)
-        try c.encode(lag, forKey: .lag)
-        try c.encode(paused, forKey: .paused)
-    }
 }
 
 struct StatsBody: Encodable {
@@ -144,9 +112,9 @@ struct StatsBody: Encodable {
     var errors: Int64
     var batches: Int64
     var commits: Int64
-    var lastBatchAt: String?
+    @Nullable var lastBatchAt: String?
     var lastBatchRecords: Int
-    var lastBatchDurationSeconds: Double?
+    @Nullable var lastBatchDurationSeconds: Double?
 
     init(_ stats: RuntimeStats) {
         messagesConsumed = stats.messagesConsumed
@@ -166,18 +134,6 @@ struct StatsBody: Encodable {
         case lastBatchAt = "last_batch_at"
         case lastBatchRecords = "last_batch_records"
         case lastBatchDurationSeconds = "last_batch_duration_seconds"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(messagesConsumed, forKey: .messagesConsumed)
-        try c.encode(recordsWritten, forKey: .recordsWritten)
-        try c.encode(errors, forKey: .errors)
-        try c.encode(batches, forKey: .batches)
-        try c.encode(commits, forKey: .commits)
-        try c.encode(lastBatchAt, forKey: .lastBatchAt)
-        try c.encode(lastBatchRecords, forKey: .lastBatchRecords)
-        try c.encode(lastBatchDurationSeconds, forKey: .lastBatchDurationSeconds)
     }
 }
 
@@ -213,8 +169,8 @@ struct ErrorBody: Encodable {
 
 struct HealthBody: Encodable {
     var status: String
-    var reason: String?
-    var lastCheck: String?
+    @Nullable var reason: String?
+    @Nullable var lastCheck: String?
 
     init(_ health: ConsumerHealth) {
         status = health.status.rawValue
@@ -225,13 +181,6 @@ struct HealthBody: Encodable {
     enum CodingKeys: String, CodingKey {
         case status, reason
         case lastCheck = "last_check"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(status, forKey: .status)
-        try c.encode(reason, forKey: .reason)
-        try c.encode(lastCheck, forKey: .lastCheck)
     }
 }
 
@@ -247,10 +196,10 @@ struct HealthSummaryBody: Encodable {
         var status: String
         var state: String
         var desiredState: String
-        var reason: String?
+        @Nullable var reason: String?
         var consecutiveFailures: Int
-        var lastCheck: String?
-        var lastError: ErrorBody?
+        @Nullable var lastCheck: String?
+        @Nullable var lastError: ErrorBody?
         var metrics: RatesBody
 
         enum CodingKeys: String, CodingKey {
@@ -259,18 +208,6 @@ struct HealthSummaryBody: Encodable {
             case consecutiveFailures = "consecutive_failures"
             case lastCheck = "last_check"
             case lastError = "last_error"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(status, forKey: .status)
-            try c.encode(state, forKey: .state)
-            try c.encode(desiredState, forKey: .desiredState)
-            try c.encode(reason, forKey: .reason)
-            try c.encode(consecutiveFailures, forKey: .consecutiveFailures)
-            try c.encode(lastCheck, forKey: .lastCheck)
-            try c.encode(lastError, forKey: .lastError)
-            try c.encode(metrics, forKey: .metrics)
         }
     }
 
@@ -321,6 +258,26 @@ struct BulkResultBody: Encodable {
     struct ErrorDetail: Encodable {
         var code: String
         var message: String
+    }
+}
+
+/// Encodes `nil` as `null` instead of leaving the key out, so every
+/// documented field is always present in a response.
+@propertyWrapper
+struct Nullable<Value: Encodable>: Encodable {
+    var wrappedValue: Value?
+
+    init(wrappedValue: Value?) {
+        self.wrappedValue = wrappedValue
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let wrappedValue {
+            try container.encode(wrappedValue)
+        } else {
+            try container.encodeNil()
+        }
     }
 }
 

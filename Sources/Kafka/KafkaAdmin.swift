@@ -80,12 +80,7 @@ public final class KafkaAdmin: Sendable {
 
     /// The low and high watermarks of a partition, asked of its leader.
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        try check(
-            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
-            "watermarks of \(partition)")
-        return (low, high)
+        try queryWatermarks(handle, partition, timeout: timeout)
     }
 
     /// A group's committed offsets, read from its coordinator without joining the group.
@@ -134,4 +129,14 @@ public struct PartitionLag: Sendable, Equatable {
 
     /// Records not yet committed; from the low watermark when nothing is committed.
     public var lag: Int64 { max(0, highWatermark - max(committedOffset ?? lowWatermark, lowWatermark)) }
+}
+
+/// Asks a partition's leader for its low and high watermarks (ListOffsets).
+func queryWatermarks(_ handle: OpaquePointer, _ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
+    var low: Int64 = 0
+    var high: Int64 = 0
+    try check(
+        rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
+        "watermarks of \(partition)")
+    return (low, high)
 }

@@ -206,12 +206,7 @@ public final class KafkaConsumer {
     /// `timeout`). Needed for paused partitions, which are not fetched and so
     /// have no fresh cached watermarks.
     public func queryWatermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
-        var low: Int64 = 0
-        var high: Int64 = 0
-        try check(
-            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
-            "watermarks of \(partition)")
-        return (low, high)
+        try Kafka.queryWatermarks(handle, partition, timeout: timeout)
     }
 
     /// Leaves the group cleanly: revoke callbacks run (last chance to commit),

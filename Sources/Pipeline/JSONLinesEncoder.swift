@@ -10,7 +10,7 @@ public enum JSONLinesEncoder {
     public static func append(_ record: Record, to out: inout [UInt8]) {
         let message = record.message
         out.append(contentsOf: #"{"topic":"#.utf8)
-        appendJSONString(message.topic.utf8, to: &out)
+        appendJSONString(message.topic, to: &out)
         out.append(contentsOf: #","partition":"#.utf8)
         appendInteger(Int64(message.partition), to: &out)
         out.append(contentsOf: #","offset":"#.utf8)
@@ -58,24 +58,38 @@ public enum JSONLinesEncoder {
         }
     }
 
-    /// Writes a JSON string literal from UTF-8 bytes, escaping quotes,
-    /// backslashes and control characters.
-    public static func appendJSONString<Bytes: Sequence>(_ bytes: Bytes, to out: inout [UInt8]) where Bytes.Element == UInt8 {
+    /// Writes a JSON string literal, escaping quotes, backslashes and
+    /// control characters. Runs that need no escaping are copied in bulk.
+    public static func appendJSONString(_ string: String, to out: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { appendJSONString($0, to: &out) }
+    }
+
+    public static func appendJSONString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { appendJSONString($0, to: &out) }
+    }
+
+    static func appendJSONString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in bytes {
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+            runStart = index + 1
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
             case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
             case 0x0A: out.append(contentsOf: #"\n"#.utf8)
             case 0x0D: out.append(contentsOf: #"\r"#.utf8)
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20, 0x7F:
+            default:
                 out.append(contentsOf: #"\u00"#.utf8)
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0xF)])
-            default: out.append(byte)
             }
         }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
         out.append(UInt8(ascii: "\""))
     }
 
@@ -83,12 +97,15 @@ public enum JSONLinesEncoder {
     public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
-        let start = out.count
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        out[start...].reverse()
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var index = digits.count
+            repeat {
+                index -= 1
+                digits[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
+        }
     }
 
     static func appendBase64String(_ bytes: [UInt8], to out: inout [UInt8]) {

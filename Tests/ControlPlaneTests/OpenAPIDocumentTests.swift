@@ -60,6 +60,6 @@ struct OpenAPIDocumentTests {
             validate(read_from_filename(sys.argv[1])[0])
             """
         let python = ProcessInfo.processInfo.environment["OPENAPI_PYTHON"] ?? "python3"
-        try await offPool { try run("/usr/bin/env", [python, "-c", script, path]) }
+        _ = try await offPool { try run("/usr/bin/env", [python, "-c", script, path]) }
     }
 }
