@@ -68,8 +68,10 @@ extension ConsumerManager {
                 }
             }
             guard ContinuousClock.now < deadline else {
-                throw ConsumerManagerError(
-                    .waitTimeout, "'\(name)' is \(status.state.rawValue), not \(outcome.target.rawValue), after \(timeout)")
+                let progress = status.generation < outcome.targetGeneration
+                    ? "run \(status.generation) is \(status.state.rawValue); run \(outcome.targetGeneration) has not started"
+                    : "it is \(status.state.rawValue), not \(outcome.target.rawValue)"
+                throw ConsumerManagerError(.waitTimeout, "'\(name)' did not settle within \(timeout): \(progress)")
             }
             try? await Task.sleep(for: .milliseconds(50))
         }

@@ -11,6 +11,8 @@ extension ConsumerSpec {
     public static let recordsRange = 1...100_000
     public static let waitRange = 1...300_000
     public static let bytesRange = 1024...(256 << 20)
+    /// Names that collide with routes under /consumers.
+    public static let reservedNames: Set<String> = ["start-all", "stop-all"]
 
     /// Checks every field; the error names the first offending one.
     public func validate() throws(ConsumerManagerError) {
@@ -34,6 +36,9 @@ extension ConsumerSpec {
         guard first.isASCIIAlphanumeric, bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
         else {
             throw .invalid(field, "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+        }
+        guard !reservedNames.contains(name) else {
+            throw .invalid(field, "'\(name)' is reserved (POST /consumers/\(name) is a bulk operation)")
         }
     }
 

@@ -138,16 +138,16 @@ extension ConsumerSpec {
         let name = try container.decode(String.self, forKey: .name)
         self.init(
             name: name,
-            description: try container.decodeIfPresent(String.self, forKey: .description),
-            topics: try container.decodeIfPresent([String].self, forKey: .topics),
-            topicPattern: try container.decodeIfPresent(String.self, forKey: .topicPattern),
-            groupID: try container.decodeIfPresent(String.self, forKey: .groupID),
-            format: try container.decodeIfPresent(Format.self, forKey: .format) ?? Format(),
-            batch: try container.decodeIfPresent(Batch.self, forKey: .batch) ?? Batch(),
-            sink: try container.decodeIfPresent(SinkSpec.self, forKey: .sink),
-            kafka: try container.decodeIfPresent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
-            restart: try container.decodeIfPresent(RestartSpec.self, forKey: .restart) ?? RestartSpec(),
-            autostart: try container.decodeIfPresent(Bool.self, forKey: .autostart) ?? true
+            description: try container.decodeUnlessAbsent(String.self, forKey: .description),
+            topics: try container.decodeUnlessAbsent([String].self, forKey: .topics),
+            topicPattern: try container.decodeUnlessAbsent(String.self, forKey: .topicPattern),
+            groupID: try container.decodeUnlessAbsent(String.self, forKey: .groupID),
+            format: try container.decodeUnlessAbsent(Format.self, forKey: .format) ?? Format(),
+            batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
+            sink: try container.decodeUnlessAbsent(SinkSpec.self, forKey: .sink),
+            kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
+            restart: try container.decodeUnlessAbsent(RestartSpec.self, forKey: .restart) ?? RestartSpec(),
+            autostart: try container.decodeUnlessAbsent(Bool.self, forKey: .autostart) ?? true
         )
     }
 
@@ -189,10 +189,10 @@ extension ConsumerSpec.Batch {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let defaults = Self()
         self.init(
-            maxRecords: try container.decodeIfPresent(Int.self, forKey: .maxRecords) ?? defaults.maxRecords,
-            maxWaitMilliseconds: try container.decodeIfPresent(Int.self, forKey: .maxWaitMilliseconds)
+            maxRecords: try container.decodeUnlessAbsent(Int.self, forKey: .maxRecords) ?? defaults.maxRecords,
+            maxWaitMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .maxWaitMilliseconds)
                 ?? defaults.maxWaitMilliseconds,
-            maxBytes: try container.decodeIfPresent(Int.self, forKey: .maxBytes) ?? defaults.maxBytes)
+            maxBytes: try container.decodeUnlessAbsent(Int.self, forKey: .maxBytes) ?? defaults.maxBytes)
     }
 }
 
@@ -204,7 +204,7 @@ extension ConsumerSpec.SinkSpec {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             type: try container.decodeEnum(Kind.self, forKey: .type),
-            path: try container.decodeIfPresent(String.self, forKey: .path))
+            path: try container.decodeUnlessAbsent(String.self, forKey: .path))
     }
 }
 
@@ -222,10 +222,10 @@ extension ConsumerSpec.RestartSpec {
         let defaults = Self()
         self.init(
             policy: try container.decodeEnumIfPresent(Policy.self, forKey: .policy) ?? defaults.policy,
-            maxRestarts: try container.decodeIfPresent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts,
-            initialBackoffMilliseconds: try container.decodeIfPresent(Int.self, forKey: .initialBackoffMilliseconds)
+            maxRestarts: try container.decodeUnlessAbsent(Int.self, forKey: .maxRestarts) ?? defaults.maxRestarts,
+            initialBackoffMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .initialBackoffMilliseconds)
                 ?? defaults.initialBackoffMilliseconds,
-            maxBackoffMilliseconds: try container.decodeIfPresent(Int.self, forKey: .maxBackoffMilliseconds)
+            maxBackoffMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .maxBackoffMilliseconds)
                 ?? defaults.maxBackoffMilliseconds)
     }
 }

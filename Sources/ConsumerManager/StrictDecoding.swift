@@ -40,8 +40,23 @@ extension KeyedDecodingContainer {
     }
 
     func decodeEnumIfPresent<T: RawRepresentable & CaseIterable>(_ type: T.Type, forKey key: Key) throws -> T? where T.RawValue == String {
-        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        guard try isPresent(String.self, key) else { return nil }
         return try decodeEnum(type, forKey: key)
+    }
+
+    /// Like `decodeIfPresent`, but an explicit `null` is an error: a field
+    /// is either set to a value or left out.
+    func decodeUnlessAbsent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard try isPresent(type, key) else { return nil }
+        return try decode(type, forKey: key)
+    }
+
+    private func isPresent<T>(_ type: T.Type, _ key: Key) throws -> Bool {
+        guard contains(key) else { return false }
+        if try decodeNil(forKey: key) {
+            throw DecodingError.valueNotFound(type, .init(codingPath: codingPath + [key], debugDescription: "null"))
+        }
+        return true
     }
 }
 

@@ -322,7 +322,7 @@ paths:
           description: The OpenAPI document.
           content:
             application/yaml:
-              schema: { type: string }
+              schema: { type: object }
 components:
   parameters:
     Name:
@@ -433,13 +433,21 @@ components:
     ConsumerSpec:
       type: object
       additionalProperties: false
-      description: Unknown fields are rejected. Exactly one of `topics` and `topic_pattern` is required.
+      description: |
+        Unknown fields are rejected, and so is `null` for any field (leave
+        the field out for its default). Exactly one of `topics` and
+        `topic_pattern` is required.
       required: [name]
+      oneOf:
+        - required: [topics]
+          not: { required: [topic_pattern] }
+        - required: [topic_pattern]
+          not: { required: [topics] }
       properties:
         name:
           type: string
           pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-          description: Unique; safe in URLs, file names and metric labels.
+          description: Unique; safe in URLs, file names and metric labels. `start-all` and `stop-all` are reserved.
         description:
           type: string
           maxLength: 1024
@@ -455,6 +463,7 @@ components:
         topic_pattern:
           type: string
           maxLength: 512
+          pattern: "^\\^"
           description: A regex subscription starting with `^` (POSIX extended), e.g. `^market\..*`; new matching topics are picked up on metadata refresh.
         group_id:
           type: string

@@ -45,8 +45,14 @@ public struct Router: Sendable {
         var allowed: [HTTPMethod] = []
         // HEAD is served by GET handlers (libmicrohttpd drops the body).
         let lookup = method == .head ? HTTPMethod.get : method
+        // Routes are sorted most literal first; once a pattern matched, less
+        // specific ones (`/consumers/{name}` for `/consumers/start-all`) are
+        // not this resource and must not widen its methods.
+        var matchedLiterals: Int?
         for route in routes {
+            if let matchedLiterals, route.literalCount < matchedLiterals { break }
             guard let parameters = route.bind(parts) else { continue }
+            matchedLiterals = route.literalCount
             if route.method == lookup { return .found(route, parameters: parameters) }
             if !allowed.contains(route.method) { allowed.append(route.method) }
         }

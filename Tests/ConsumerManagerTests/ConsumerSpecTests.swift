@@ -83,6 +83,10 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "restart": {"initial_backoff_ms": 5000, "max_backoff_ms": 1000}}"#, "restart.max_backoff_ms"),
         (#"{"name": "a", "topics": ["a"], "surprise": 1}"#, "surprise"),
         (#"{"name": "a", "topics": "a"}"#, "topics"),
+        (#"{"name": "a", "topics": ["a"], "topic_pattern": null}"#, "topic_pattern"),
+        (#"{"name": "a", "topics": ["a"], "batch": null}"#, "batch"),
+        (#"{"name": "a", "topics": ["a"], "restart": {"policy": null}}"#, "restart.policy"),
+        (#"{"name": "start-all", "topics": ["a"]}"#, "name"),
         (#"[1, 2]"#, "<json>"),
         (#"{"name": "a", "topics": ["a"]"#, "<json>"),
     ] as [(String, String)])
