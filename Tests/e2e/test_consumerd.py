@@ -304,6 +304,20 @@ class EndToEnd(unittest.TestCase):
         with open(os.path.join(ROOT, "openapi.yaml"), "rb") as f:
             self.assertEqual((status, payload), (200, f.read()))
 
+    def test_07b_stdout_sink(self):
+        status, body = self.server.json("POST", "/consumers", {
+            "name": "echo", "topics": [TOPIC], "group_id": "consumerd-echo", "sink": {"type": "stdout"},
+            "batch": {"max_wait_ms": 200}, "kafka": FAST})
+        self.assertEqual(status, 201, body)
+        wait_for(lambda: self.server.json("GET", "/consumers/echo/status")[1]["stats"]["records_written"] == self.produced,
+                 message="the stdout consumer to write every record")
+        with open(self.log_path) as log:
+            records = [json.loads(line) for line in log if line.startswith('{"topic":')]
+        # The server log file also holds an earlier run's output; count this consumer's distinct records.
+        self.assertEqual(len({(r["partition"], r["offset"]) for r in records}), self.produced)
+        status, _, _ = self.server.request("DELETE", "/consumers/echo?wait=30")
+        self.assertEqual(status, 204)
+
     def test_08_stop_and_delete(self):
         status, body = self.server.json("POST", "/consumers/trades/stop?wait=30")
         self.assertEqual((status, body["state"]), (200, "stopped"), body)

@@ -1,0 +1,52 @@
+import ConsumerManager
+import Foundation
+import Kafka
+import Testing
+import TestSupport
+
+@Suite("Scaling out: two managers share one consumer group")
+struct ScaleOutTests {
+    @Test("partitions spread over both and move back on stop, with nothing lost (cooperative-sticky)")
+    func twoInstances() async throws {
+        let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
+        let topic = uniqueName("shared")
+        try cluster.createTopic(topic, partitions: 4)
+        let first = try ManagerFixture(cluster: cluster)
+        let second = try ManagerFixture(cluster: cluster)
+        defer {
+            first.remove()
+            second.remove()
+        }
+        var spec = first.spec("shared", topic: topic, maxRecords: 50)
+        spec.kafka["partition.assignment.strategy"] = "cooperative-sticky"
+
+        _ = try first.manager.create(spec)
+        try await first.produce((0..<200).map { #"{"phase":1,"i":\#($0)}"# }, topic: topic)
+        #expect(await eventually { first.lines("shared").count >= 200 })
+
+        _ = try second.manager.create(spec)
+        #expect(await eventually(timeout: .seconds(60)) {
+            let mine = (try? first.manager.status("shared").partitions.count) ?? 0
+            let theirs = (try? second.manager.status("shared").partitions.count) ?? 0
+            return mine > 0 && theirs > 0 && mine + theirs == 4
+        }, "the group spreads the 4 partitions over both instances")
+        try await first.produce((0..<200).map { #"{"phase":2,"i":\#($0)}"# }, topic: topic)
+
+        // Stopping one instance hands its partitions back to the other.
+        let stop = try second.manager.perform(.stop, on: "shared")
+        _ = try await second.manager.waitForOutcome(stop, timeout: .seconds(30))
+        #expect(await eventually(timeout: .seconds(60)) { (try? first.manager.status("shared").partitions.count) == 4 })
+        try await first.produce((0..<100).map { #"{"phase":3,"i":\#($0)}"# }, topic: topic)
+
+        let admin = try KafkaAdmin(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: testLogger())
+        let highs = try (0..<4).map { Int(try admin.watermarks(TopicPartition(topic: topic, partition: Int32($0))).high) }
+        #expect(highs.reduce(0, +) == 500)
+        let expected = allCoordinates(highs)
+        #expect(await eventually(timeout: .seconds(60)) {
+            Set(first.coordinates("shared")).union(second.coordinates("shared")).isSuperset(of: expected)
+        }, "every record reached one of the two sinks")
+        #expect(!second.coordinates("shared").isEmpty, "the second instance did take part")
+        await first.shutdown()
+        await second.shutdown()
+    }
+}
