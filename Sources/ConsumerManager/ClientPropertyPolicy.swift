@@ -29,8 +29,28 @@ public enum ClientPropertyPolicy {
         "enable.auto.commit": nil, "enable.auto.offset.store": nil, "enable.partition.eof": nil,
     ]
 
+    /// Properties that size librdkafka's buffers, capped so that one spec
+    /// cannot claim gigabytes of prefetch (librdkafka's defaults are inside).
+    public static let limits: [String: ClosedRange<Int64>] = [
+        "queued.max.messages.kbytes": 1...262_144,
+        "queued.min.messages": 1...1_000_000,
+        "fetch.max.bytes": 1...268_435_456,
+        "max.partition.fetch.bytes": 1...67_108_864,
+        "fetch.message.max.bytes": 1...67_108_864,
+        "receive.message.max.bytes": 1000...268_436_000,
+    ]
+
     public static let maxProperties = 64
     public static let maxValueLength = 1024
+
+    /// Why a value is out of bounds, or `nil` when it is fine.
+    public static func boundsRefusal(for name: String, value: String) -> String? {
+        guard let range = limits[name] else { return nil }
+        guard let number = Int64(value), range.contains(number) else {
+            return "must be an integer between \(range.lowerBound) and \(range.upperBound)"
+        }
+        return nil
+    }
 
     /// Why a property is refused, or `nil` if the name is acceptable.
     public static func refusal(for name: String) -> String? {

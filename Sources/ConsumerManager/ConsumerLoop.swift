@@ -234,6 +234,10 @@ final class ConsumerLoop {
 
     /// Writes the batch durably, then stores and commits its offsets.
     private func flushBatch() throws {
+        // After a failed flush in a revoke callback the batch was dropped
+        // while later records may still arrive: storing their offsets would
+        // skip the dropped ones.
+        if let failure = pendingFailure { throw failure }
         guard !batch.isEmpty, let consumer, let sink else { return }
         let writeStarted = clock.now
         try writeWithRetry(sink)
@@ -394,13 +398,15 @@ final class ConsumerLoop {
         if let positions = try? consumer.positions(assigned) {
             for entry in positions { partitions[entry.topicPartition]?.position = entry.offset }
         }
+        if paused {
+            // Paused partitions are not fetched, so their cached watermarks are
+            // stale: ask the leaders (one request), or lag would stand still.
+            for entry in (try? consumer.queryHighWatermarks(assigned, timeout: .seconds(1))) ?? [] {
+                if let high = entry.offset { partitions[entry.topicPartition]?.highWatermark = high }
+            }
+        }
         for partition in assigned {
-            // Paused partitions are not fetched, so their cached watermark is
-            // stale: ask the leader, or lag would stand still while it grows.
-            let high = paused
-                ? (try? consumer.queryWatermarks(partition, timeout: .seconds(1)))?.high
-                : consumer.cachedWatermarks(partition)?.high
-            if let high {
+            if !paused, let high = consumer.cachedWatermarks(partition)?.high {
                 partitions[partition]?.highWatermark = high
             }
             if let lag = partitions[partition]?.status(paused: paused).lag {

@@ -25,8 +25,7 @@ extension ConsumerManager {
             }
             if registry.shuttingDown {
                 // Nothing starts again; desired states stay as persisted.
-            } else if let reason = entry.restartAfterExit {
-                entry.restartAfterExit = nil
+            } else if let reason = entry.restartAfterExit, entry.desired != .stopped {
                 if reason != .manual {
                     // Manual restarts were counted when requested.
                     instruments.restarts(reason: reason.rawValue).increment()

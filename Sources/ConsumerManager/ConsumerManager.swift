@@ -138,6 +138,9 @@ public final class ConsumerManager: Sendable {
     public func create(_ spec: ConsumerSpec) throws(ConsumerManagerError) -> ConsumerStatus {
         try spec.validate()
         let result: Result<Void, ConsumerManagerError> = registry.withLock { registry in
+            if registry.shuttingDown {
+                return .failure(ConsumerManagerError(.conflict, "the server is shutting down"))
+            }
             if registry.entries[spec.name] != nil {
                 return .failure(ConsumerManagerError(.alreadyExists, "a consumer named '\(spec.name)' already exists", field: "name"))
             }
@@ -179,10 +182,13 @@ public final class ConsumerManager: Sendable {
         try spec.validate()
         let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name], !entry.deleting else { return .failure(.notFound(name)) }
+            if registry.shuttingDown { return .failure(ConsumerManagerError(.conflict, "the server is shutting down")) }
             if let conflict = sinkConflict(for: spec, in: registry) { return .failure(conflict) }
             guard entry.spec != spec else { return .success(false) }
             entry.spec = spec
-            if entry.isActive {
+            // A consumer on its way to stopped stays stopped; the new spec
+            // applies at its next start.
+            if entry.isActive, entry.desired != .stopped {
                 entry.restartAfterExit = .specUpdate
                 entry.runtime?.requestStop()
             }
@@ -244,6 +250,7 @@ public final class ConsumerManager: Sendable {
     func launch(_ entry: inout Entry, paused: Bool) {
         entry.generation += 1
         entry.nextRestart = nil
+        entry.restartAfterExit = nil
         let spec = entry.spec
         let settings = ConsumerRuntime.RunSettings(
             kafka: kafkaConfig(for: spec),
@@ -276,10 +283,16 @@ public final class ConsumerManager: Sendable {
         return "\(configuration.sinkDirectory)/\(spec.sink.path ?? ConsumerSpec.defaultSinkPath(for: spec.name))"
     }
 
+    /// Another consumer owns the file: by its spec, or because a run that
+    /// started before a spec change still writes to it.
     private func sinkConflict(for spec: ConsumerSpec, in registry: Registry) -> ConsumerManagerError? {
         guard let path = sinkPath(for: spec) else { return nil }
-        for (name, entry) in registry.entries where name != spec.name && sinkPath(for: entry.spec) == path {
-            return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to this file", field: "sink.path")
+        for (name, entry) in registry.entries where name != spec.name {
+            var paths = [sinkPath(for: entry.spec)]
+            if entry.isActive, let running = entry.runtime?.spec { paths.append(sinkPath(for: running)) }
+            if paths.contains(path) {
+                return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to this file", field: "sink.path")
+            }
         }
         return nil
     }

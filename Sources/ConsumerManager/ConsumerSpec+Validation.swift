@@ -10,7 +10,7 @@ extension ConsumerSpec {
     public static let maxSinkPathLength = 255
     public static let recordsRange = 1...100_000
     public static let waitRange = 1...300_000
-    public static let bytesRange = 1024...(256 << 20)
+    public static let bytesRange = 1024...(64 << 20)
     /// Names that collide with routes under /consumers.
     public static let reservedNames: Set<String> = ["start-all", "stop-all"]
 
@@ -129,6 +129,7 @@ extension ConsumerSpec {
             guard value.utf8.count <= ClientPropertyPolicy.maxValueLength, !value.utf8.contains(0) else {
                 throw .invalid(field, "value must be at most \(ClientPropertyPolicy.maxValueLength) bytes without NUL")
             }
+            if let refusal = ClientPropertyPolicy.boundsRefusal(for: name, value: value) { throw .invalid(field, refusal) }
             do {
                 try KafkaConfig.validate(name: name, value: value)
             } catch {

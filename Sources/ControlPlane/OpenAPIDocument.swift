@@ -502,7 +502,7 @@ components:
             max_bytes:
               type: integer
               minimum: 1024
-              maximum: 268435456
+              maximum: 67108864
               default: 16777216
               description: Key and value bytes; bounds memory per consumer.
         sink:
@@ -537,7 +537,11 @@ components:
             `sasl.password`). Properties consumerd controls
             (`bootstrap.servers`, `group.id`, `enable.auto.commit`, ...) and
             anything that loads code, runs commands or reads files are refused.
-            Values are checked by librdkafka. Secrets are masked in responses.
+            Values are checked by librdkafka. Buffer sizes are capped
+            (`queued.max.messages.kbytes` <= 262144, `fetch.max.bytes` <=
+            256 MiB, `max.partition.fetch.bytes` and `fetch.message.max.bytes`
+            <= 64 MiB, `queued.min.messages` <= 1000000). Secrets are masked in
+            responses.
           additionalProperties:
             oneOf:
               - type: string

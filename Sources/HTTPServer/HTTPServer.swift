@@ -44,6 +44,15 @@ public final class HTTPServer: Sendable {
         var pointer: OpaquePointer?
         var port: UInt16 = 0
         var accepting = false
+        /// Connections waiting for their handler. libmicrohttpd must never be
+        /// stopped while one is suspended (it panics), and each is resumed
+        /// exactly once: by its handler, or by `stop()` with a 503.
+        var suspended: [ObjectIdentifier: Suspended] = [:]
+    }
+
+    private struct Suspended {
+        let pending: PendingRequest
+        let connection: ConnectionHandle
     }
 
     public init(configuration: Configuration, logger: Logger, responder: @escaping Responder) {
@@ -85,7 +94,7 @@ public final class HTTPServer: Sendable {
     }
 
     /// Stops accepting, lets running handlers finish (up to the grace period),
-    /// then closes every connection.
+    /// answers any still waiting with 503, then closes every connection.
     public func stop() async {
         let listenSocket: Int32? = daemon.withLock { state in
             guard let pointer = state.pointer, state.accepting else { return nil }
@@ -98,14 +107,31 @@ public final class HTTPServer: Sendable {
         while inFlight.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        // Taking the pointer under the lock means no handler resumes a
-        // connection that MHD_stop_daemon is about to free.
-        if let pointer = daemon.withLock({ state in
+        // Resuming under the lock and clearing the pointer means no handler
+        // finishing later touches a connection MHD_stop_daemon frees.
+        let unfinished: [PendingRequest] = daemon.withLock { state in
+            defer { state.suspended.removeAll() }
+            return state.suspended.values.map { waiting in
+                waiting.pending.setResponse(HTTPError.unavailable.response)
+                MHD_resume_connection(waiting.connection.pointer)
+                return waiting.pending
+            }
+        }
+        if !unfinished.isEmpty {
+            logger.warning("answering unfinished requests with 503", metadata: ["count": "\(unfinished.count)"])
+            // Let the pool threads send those answers before the sockets close.
+            let answered = ContinuousClock.now + .seconds(1)
+            while unfinished.contains(where: { !$0.isCompleted }), ContinuousClock.now < answered {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        // Clearing the pointer under the lock means no handler finishing
+        // later touches a connection MHD_stop_daemon frees.
+        let pointer: OpaquePointer? = daemon.withLock { state in
             defer { state.pointer = nil; state.port = 0 }
             return state.pointer
-        }) {
-            MHD_stop_daemon(pointer)
         }
+        if let pointer { MHD_stop_daemon(pointer) }
         if listenSocket >= 0 { Glibc.close(listenSocket) }
         logger.info("http server stopped")
     }
@@ -150,18 +176,25 @@ public final class HTTPServer: Sendable {
     }
 
     private func dispatch(_ pending: PendingRequest, _ connection: OpaquePointer) -> MHD_Result {
-        guard daemon.withLock({ $0.accepting }) else {
-            return queue(HTTPError.unavailable.response, on: connection)
-        }
-        inFlight.add(1, ordering: .acquiringAndReleasing)
-        MHD_suspend_connection(connection)
         let handle = ConnectionHandle(pointer: connection)
+        let id = ObjectIdentifier(pending)
+        // Checking `accepting` and suspending under one lock: stop() either
+        // sees this connection suspended or this request sees the server stopping.
+        let accepted = daemon.withLock { state -> Bool in
+            guard state.accepting else { return false }
+            state.suspended[id] = Suspended(pending: pending, connection: handle)
+            inFlight.add(1, ordering: .acquiringAndReleasing)
+            MHD_suspend_connection(connection)
+            return true
+        }
+        guard accepted else { return queue(HTTPError.unavailable.response, on: connection) }
         let request = pending.request
         Task { [responder] in
             let response = await responder(request)
-            pending.setResponse(response)
             self.daemon.withLock { state in
-                if state.pointer != nil { MHD_resume_connection(handle.pointer) }
+                guard state.pointer != nil, let waiting = state.suspended.removeValue(forKey: id) else { return }
+                waiting.pending.setResponse(response)
+                MHD_resume_connection(waiting.connection.pointer)
             }
             self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
         }
@@ -206,6 +239,7 @@ private final class PendingRequest: @unchecked Sendable {
     private(set) var body: [UInt8] = []
     private(set) var bodyTooLarge = false
     private let response = Mutex<HTTPResponse?>(nil)
+    private let completed = Atomic<Bool>(false)
 
     init(method: HTTPMethod, path: String, headers: [String: String], query: [String: String]) {
         self.method = method
@@ -229,6 +263,9 @@ private final class PendingRequest: @unchecked Sendable {
     }
 
     func setResponse(_ value: HTTPResponse) { response.withLock { $0 = value } }
+    /// libmicrohttpd has finished with the request (answered or closed).
+    var isCompleted: Bool { completed.load(ordering: .acquiring) }
+    func markCompleted() { completed.store(true, ordering: .releasing) }
     func takeResponse() -> HTTPResponse? { response.withLock { $0.take() } }
 }
 
@@ -262,6 +299,7 @@ private let completionHandler: @convention(c) (
     UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, MHD_RequestTerminationCode
 ) -> Void = { _, _, slot, _ in
     guard let slot, let pending = slot.pointee else { return }
+    Unmanaged<PendingRequest>.fromOpaque(pending).takeUnretainedValue().markCompleted()
     Unmanaged<PendingRequest>.fromOpaque(pending).release()
     slot.pointee = nil
 }

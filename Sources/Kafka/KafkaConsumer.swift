@@ -54,9 +54,11 @@ public final class KafkaConsumer {
             _ = rd_kafka_consumer_close(handle)
         }
         if destroyWouldAbort {
-            // Leaking one closed handle beats aborting the whole process.
+            // Leaking one closed handle beats aborting the whole process. Its
+            // threads still log through the context, so that leaks with it.
             logger.warning(
                 "not destroying a cooperative-sticky consumer that never received an assignment (librdkafka #4312, fixed in 2.3.0)")
+            _ = Unmanaged.passRetained(context)
             return
         }
         rd_kafka_destroy(handle)
@@ -102,9 +104,10 @@ public final class KafkaConsumer {
     /// fatal client errors; returns `nil` when nothing arrived in time.
     public func poll(timeout: Duration) throws(KafkaError) -> KafkaMessage? {
         let message = rd_kafka_consumer_poll(handle, timeout.kafkaMilliseconds)
+        // Every message must be destroyed before the handle is, whatever is thrown.
+        defer { if let message { rd_kafka_message_destroy(message) } }
         try deliverClientErrors()
         guard let message else { return nil }
-        defer { rd_kafka_message_destroy(message) }
         let err = message.pointee.err
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
@@ -202,11 +205,16 @@ public final class KafkaConsumer {
         return (max(low, 0), high)
     }
 
-    /// Low and high watermarks asked of the partition leader (blocks up to
-    /// `timeout`). Needed for paused partitions, which are not fetched and so
-    /// have no fresh cached watermarks.
-    public func queryWatermarks(_ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
-        try Kafka.queryWatermarks(handle, partition, timeout: timeout)
+    /// High watermarks asked of the partition leaders in one ListOffsets
+    /// round (blocks up to `timeout`). Needed for paused partitions, which
+    /// are not fetched and so have no fresh cached watermarks. Partitions
+    /// that could not be answered have no offset.
+    public func queryHighWatermarks(_ partitions: [TopicPartition], timeout: Duration) throws(KafkaError) -> [TopicPartitionOffset] {
+        guard !partitions.isEmpty else { return [] }
+        // A ListOffsets "timestamp" of OFFSET_END asks for the log end.
+        let list = PartitionList(partitions.map { TopicPartitionOffset($0, offset: crd_offset_end) })
+        try check(rd_kafka_offsets_for_times(handle, list.pointer, timeout.kafkaMilliseconds), "high watermarks")
+        return list.offsets
     }
 
     /// Leaves the group cleanly: revoke callbacks run (last chance to commit),

@@ -25,6 +25,14 @@ public final class FileSink: Sink {
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw Self.error("open \(path)", errno, retriable: true) }
         descriptor = fd
+        // The file's directory entry must be durable before any offset is
+        // committed against its contents.
+        do {
+            try Self.syncDirectory(Self.parent(of: path))
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
         do {
             let (size, repaired) = try Self.trimTornLine(fd, path: path)
             durableSize = size
@@ -70,11 +78,26 @@ public final class FileSink: Sink {
         var current = path.hasPrefix("/") ? "" : "."
         if components.first == "" { components = components.dropFirst() }
         for component in components where !component.isEmpty {
+            let parent = current
             current += "/" + component
-            if mkdir(current, 0o750) != 0 && errno != EEXIST {
+            if mkdir(current, 0o750) == 0 {
+                try syncDirectory(parent)
+            } else if errno != EEXIST {
                 throw error("create directory \(current)", errno, retriable: true)
             }
         }
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    private static func syncDirectory(_ path: String) throws(PipelineError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw error("open directory \(path)", errno, retriable: true) }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw error("fsync directory \(path)", errno, retriable: true) }
     }
 
     /// Returns the file size after cutting any incomplete last line.

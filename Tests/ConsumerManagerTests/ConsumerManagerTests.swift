@@ -260,6 +260,14 @@ struct ConsumerManagerTests {
         #expect {
             try fixture.manager.replace("evolving", with: fixture.spec("other", topic: topic))
         } throws: { ($0 as? ConsumerManagerError)?.field == "name" }
+
+        // A consumer told to stop stays stopped when its spec changes meanwhile.
+        _ = try fixture.manager.perform(.stop, on: "evolving")
+        _ = try fixture.manager.replace("evolving", with: fixture.spec("evolving", topic: topic, maxRecords: 9))
+        #expect(await eventually { fixture.state("evolving") == .stopped })
+        try await Task.sleep(for: .milliseconds(500))
+        let stopped = try fixture.manager.status("evolving")
+        #expect(stopped.state == .stopped && stopped.desiredState == .stopped && stopped.spec.batch.maxRecords == 9)
         await fixture.shutdown()
     }
 }

@@ -87,6 +87,9 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "batch": null}"#, "batch"),
         (#"{"name": "a", "topics": ["a"], "restart": {"policy": null}}"#, "restart.policy"),
         (#"{"name": "start-all", "topics": ["a"]}"#, "name"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_bytes": 104857600}}"#, "batch.max_bytes"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"queued.max.messages.kbytes": 2000000}}"#, "kafka.queued.max.messages.kbytes"),
+        (#"{"name": "a", "topics": ["a"], "kafka": {"fetch.max.bytes": "lots"}}"#, "kafka.fetch.max.bytes"),
         (#"[1, 2]"#, "<json>"),
         (#"{"name": "a", "topics": ["a"]"#, "<json>"),
     ] as [(String, String)])

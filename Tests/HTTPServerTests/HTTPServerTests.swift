@@ -12,10 +12,11 @@ private func curl(_ arguments: [String]) async throws -> (status: Int, body: Str
 }
 
 private func startServer(
-    threads: Int = 2, maxBody: Int = 1 << 20, _ responder: @escaping HTTPServer.Responder
+    threads: Int = 2, maxBody: Int = 1 << 20, grace: Duration = .seconds(10), _ responder: @escaping HTTPServer.Responder
 ) throws -> (HTTPServer, String) {
     var configuration = HTTPServer.Configuration()
     configuration.port = 0
+    configuration.shutdownGracePeriod = grace
     configuration.threadPoolSize = threads
     configuration.maxBodyBytes = maxBody
     let server = HTTPServer(configuration: configuration, logger: testLogger(), responder: responder)
@@ -73,6 +74,21 @@ struct HTTPServerTests {
         #expect(fast.body == "fast")
         #expect(try await slow.body == "slow done")
         await server.stop()
+    }
+
+    @Test("stopping with a handler still running answers it 503 instead of aborting")
+    func stopWhileSuspended() async throws {
+        let (server, base) = try startServer(grace: .milliseconds(300)) { _ in
+            // A handler that outlives the grace period (e.g. a long ?wait=).
+            try? await Task.sleep(for: .seconds(30))
+            return .text("too late")
+        }
+        async let pending = curl(["\(base)/slow"])
+        try await Task.sleep(for: .milliseconds(300))
+        await server.stop()
+        let reply = try await pending
+        #expect(reply.status == 503)
+        #expect(reply.body.contains(#""code":"shutting_down""#))
     }
 
     @Test("error responses use the JSON error shape; HEAD gets headers only")
