@@ -383,15 +383,19 @@ final class ConsumerLoop {
             return
         }
         let assigned = Array(partitions.keys)
-        let unknown = assigned.filter { partitions[$0]?.committedQueried == false }
+        let now = clock.now
+        let unknown = assigned.filter { partitions[$0]?.needsCommittedQuery(at: now) == true }
         if !unknown.isEmpty {
-            for partition in unknown { partitions[partition]?.committedQueried = true }
+            for partition in unknown { partitions[partition]?.committedQueriedAt = now }
             do {
-                for entry in try consumer.committed(unknown, timeout: .seconds(2))
-                where partitions[entry.topicPartition]?.committed == nil {
-                    partitions[entry.topicPartition]?.committed = entry.offset
+                for entry in try consumer.committed(unknown, timeout: .seconds(2)) {
+                    partitions[entry.topicPartition]?.committedKnown = true
+                    if partitions[entry.topicPartition]?.committed == nil {
+                        partitions[entry.topicPartition]?.committed = entry.offset
+                    }
                 }
             } catch {
+                // Asked again after a while: until then lag falls back to the position.
                 logger.debug("could not read committed offsets", metadata: ["error": "\(error)"])
             }
         }
@@ -520,7 +524,9 @@ private struct PartitionProgress {
     let consumedCounter: Counter
     let writtenCounter: Counter
     var committed: Int64?
-    var committedQueried = false
+    /// The group's committed offset has been read (it may be none).
+    var committedKnown = false
+    var committedQueriedAt: ContinuousClock.Instant?
     /// Stored but maybe not yet committed.
     var stored: Int64?
     var position: Int64?
@@ -530,6 +536,14 @@ private struct PartitionProgress {
         self.partition = partition
         self.consumedCounter = instruments.consumed(partition)
         self.writtenCounter = instruments.written(partition)
+    }
+
+    /// Committed offsets are read once per assignment; a failed read is
+    /// retried after a pause rather than on every refresh.
+    func needsCommittedQuery(at now: ContinuousClock.Instant) -> Bool {
+        guard !committedKnown, committed == nil else { return false }
+        guard let last = committedQueriedAt else { return true }
+        return now - last >= .seconds(5)
     }
 
     func status(paused: Bool) -> PartitionStatus {

@@ -56,11 +56,6 @@ public final class EmbeddedCluster: Sendable {
         try check(rd_kafka_mock_broker_set_up(cluster, brokerID), "broker \(brokerID) up")
     }
 
-    /// Adds round-trip latency to every response of a broker.
-    public func setBrokerRoundTrip(_ brokerID: Int32, _ rtt: Duration) throws(KafkaError) {
-        try check(rd_kafka_mock_broker_set_rtt(cluster, brokerID, rtt.kafkaMilliseconds), "broker \(brokerID) rtt")
-    }
-
     /// Makes the next requests of one API key fail with the given errors, in order.
     public func failNextRequests(apiKey: Int16, with errors: [KafkaError.Code]) {
         var codes = errors.map { rd_kafka_resp_err_t(rawValue: $0.rawValue) }

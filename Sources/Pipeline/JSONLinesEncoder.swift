@@ -141,10 +141,4 @@ public enum Base64 {
             out.append(UInt8(ascii: "="))
         }
     }
-
-    public static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        append(bytes, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
 }

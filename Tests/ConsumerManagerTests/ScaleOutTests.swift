@@ -31,6 +31,9 @@ struct ScaleOutTests {
             return mine > 0 && theirs > 0 && mine + theirs == 4
         }, "the group spreads the 4 partitions over both instances")
         try await first.produce((0..<200).map { #"{"phase":2,"i":\#($0)}"# }, topic: topic)
+        #expect(await eventually(timeout: .seconds(60)) {
+            Set(first.coordinates("shared")).union(second.coordinates("shared")).count >= 400
+        }, "both instances consume their share while the group is split")
 
         // Stopping one instance hands its partitions back to the other.
         let stop = try second.manager.perform(.stop, on: "shared")
@@ -45,7 +48,6 @@ struct ScaleOutTests {
         #expect(await eventually(timeout: .seconds(60)) {
             Set(first.coordinates("shared")).union(second.coordinates("shared")).isSuperset(of: expected)
         }, "every record reached one of the two sinks")
-        #expect(!second.coordinates("shared").isEmpty, "the second instance did take part")
         await first.shutdown()
         await second.shutdown()
     }

@@ -78,13 +78,15 @@ struct HTTPServerTests {
 
     @Test("stopping with a handler still running answers it 503 instead of aborting")
     func stopWhileSuspended() async throws {
+        let started = Mutex(false)
         let (server, base) = try startServer(grace: .milliseconds(300)) { _ in
+            started.withLock { $0 = true }
             // A handler that outlives the grace period (e.g. a long ?wait=).
             try? await Task.sleep(for: .seconds(30))
             return .text("too late")
         }
         async let pending = curl(["\(base)/slow"])
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(await eventually { started.withLock { $0 } })
         await server.stop()
         let reply = try await pending
         #expect(reply.status == 503)

@@ -10,13 +10,9 @@ final class RecordingDelegate: KafkaConsumerDelegate {
     var revoked: [TopicPartition] = []
     var lost: [TopicPartition] = []
     var errors: [KafkaError] = []
-    var onRevoke: ((KafkaConsumer) -> Void)?
 
     func consumer(_ consumer: KafkaConsumer, didAssign partitions: [TopicPartition]) { assigned += partitions }
-    func consumer(_ consumer: KafkaConsumer, willRevoke partitions: [TopicPartition]) {
-        onRevoke?(consumer)
-        revoked += partitions
-    }
+    func consumer(_ consumer: KafkaConsumer, willRevoke partitions: [TopicPartition]) { revoked += partitions }
     func consumer(_ consumer: KafkaConsumer, didLose partitions: [TopicPartition]) { lost += partitions }
     func consumer(_ consumer: KafkaConsumer, didReport error: KafkaError) { errors.append(error) }
 }
@@ -30,29 +26,41 @@ func makeConsumer(_ cluster: EmbeddedCluster, group: String, extra: [String: Str
         logger: testLogger())
 }
 
-/// Polls until `count` records arrived or `timeout` passed.
-func poll(_ consumer: KafkaConsumer, count: Int, timeout: Duration = .seconds(30)) throws -> [KafkaMessage] {
+/// Polls until `count` records arrived or `timeout` passed, in short slices
+/// that give the cooperative pool back between polls (other suites' async
+/// work runs there).
+func poll(_ consumer: KafkaConsumer, count: Int, timeout: Duration = .seconds(30)) async throws -> [KafkaMessage] {
     var messages: [KafkaMessage] = []
     let deadline = ContinuousClock.now + timeout
     while messages.count < count, ContinuousClock.now < deadline {
-        if let message = try consumer.poll(timeout: .milliseconds(100)) { messages.append(message) }
+        if let message = try consumer.poll(timeout: .milliseconds(10)) {
+            messages.append(message)
+        } else {
+            await Task.yield()
+        }
     }
     return messages
+}
+
+/// kcat, run on its own thread.
+func produce(_ lines: [String], topic: String, cluster: EmbeddedCluster, partition: Int32? = nil, keySeparator: Character? = nil) async throws {
+    let bootstrap = cluster.bootstrapServers
+    try await offPool { try Kcat.produce(lines, topic: topic, bootstrap: bootstrap, partition: partition, keySeparator: keySeparator) }
 }
 
 @Suite("KafkaConsumer against the embedded cluster")
 struct KafkaConsumerTests {
     @Test("reads what kcat produced, with keys, offsets and timestamps")
-    func consumesKcatRecords() throws {
+    func consumesKcatRecords() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("orders")
         try cluster.createTopic(topic, partitions: 1)
         let lines = (0..<50).map { #"k\#($0):{"n":\#($0)}"# }
-        try Kcat.produce(lines, topic: topic, bootstrap: cluster.bootstrapServers, keySeparator: ":")
+        try await produce(lines, topic: topic, cluster: cluster, keySeparator: ":")
 
         let consumer = try makeConsumer(cluster, group: uniqueName("g"))
         try consumer.subscribe(topics: [topic])
-        let messages = try poll(consumer, count: 50)
+        let messages = try await poll(consumer, count: 50)
         #expect(messages.count == 50)
         #expect(messages.map(\.offset) == Array(0..<50))
         #expect(messages.first.map { String(decoding: $0.key ?? [], as: UTF8.self) } == "k0")
@@ -62,17 +70,17 @@ struct KafkaConsumerTests {
     }
 
     @Test("stored offsets are committed and seen by confluent-kafka and the admin client")
-    func storeAndCommit() throws {
+    func storeAndCommit() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("commits")
         let group = uniqueName("g")
         try cluster.createTopic(topic, partitions: 2)
-        try Kcat.produce((0..<10).map { "v\($0)" }, topic: topic, bootstrap: cluster.bootstrapServers, partition: 0)
-        try Kcat.produce((0..<4).map { "w\($0)" }, topic: topic, bootstrap: cluster.bootstrapServers, partition: 1)
+        try await produce((0..<10).map { "v\($0)" }, topic: topic, cluster: cluster, partition: 0)
+        try await produce((0..<4).map { "w\($0)" }, topic: topic, cluster: cluster, partition: 1)
 
         let consumer = try makeConsumer(cluster, group: group)
         try consumer.subscribe(topics: [topic])
-        let messages = try poll(consumer, count: 14)
+        let messages = try await poll(consumer, count: 14)
         #expect(messages.count == 14)
         #expect(try consumer.commit() == false, "nothing stored yet, so nothing to commit")
 
@@ -84,7 +92,10 @@ struct KafkaConsumerTests {
         #expect(try consumer.commit())
         try consumer.close()
 
-        let seen = try PythonKafka.committedOffsets(group: group, topic: topic, partitions: 2, bootstrap: cluster.bootstrapServers)
+        let bootstrap = cluster.bootstrapServers
+        let seen = try await offPool {
+            try PythonKafka.committedOffsets(group: group, topic: topic, partitions: 2, bootstrap: bootstrap)
+        }
         #expect(seen == [7, 4])
 
         let admin = try KafkaAdmin(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: testLogger())
@@ -95,26 +106,26 @@ struct KafkaConsumerTests {
     }
 
     @Test("a regex subscription picks up every matching topic")
-    func patternSubscription() throws {
+    func patternSubscription() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let prefix = uniqueName("market").replacingOccurrences(of: "-", with: "")
         for suffix in ["trades", "quotes"] {
             try cluster.createTopic("\(prefix).\(suffix)", partitions: 1)
-            try Kcat.produce(["\(suffix)-1", "\(suffix)-2"], topic: "\(prefix).\(suffix)", bootstrap: cluster.bootstrapServers)
+            try await produce(["\(suffix)-1", "\(suffix)-2"], topic: "\(prefix).\(suffix)", cluster: cluster)
         }
         try cluster.createTopic("other\(prefix)", partitions: 1)
-        try Kcat.produce(["nope"], topic: "other\(prefix)", bootstrap: cluster.bootstrapServers)
+        try await produce(["nope"], topic: "other\(prefix)", cluster: cluster)
 
         let consumer = try makeConsumer(cluster, group: uniqueName("g"), extra: ["topic.metadata.refresh.interval.ms": "500"])
         try consumer.subscribe(pattern: "^\(prefix)\\..*")
-        let messages = try poll(consumer, count: 4)
+        let messages = try await poll(consumer, count: 4)
         #expect(Set(messages.map(\.topic)) == ["\(prefix).trades", "\(prefix).quotes"])
-        #expect(try poll(consumer, count: 1, timeout: .seconds(2)).isEmpty)
+        #expect(try await poll(consumer, count: 1, timeout: .seconds(2)).isEmpty)
         try consumer.close()
     }
 
     @Test("group callbacks: assign on join, revoke on close; pause holds records back")
-    func rebalanceAndPause() throws {
+    func rebalanceAndPause() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("pausing")
         try cluster.createTopic(topic, partitions: 3)
@@ -122,14 +133,14 @@ struct KafkaConsumerTests {
         let delegate = RecordingDelegate()
         consumer.delegate = delegate
         try consumer.subscribe(topics: [topic])
-        #expect(try eventually { _ = try consumer.poll(timeout: .milliseconds(100)); return delegate.assigned.count == 3 })
+        #expect(try await eventually(every: .milliseconds(1)) { _ = try consumer.poll(timeout: .milliseconds(10)); return delegate.assigned.count == 3 })
         #expect(try consumer.assignment().count == 3)
 
         try consumer.pause(try consumer.assignment())
-        try Kcat.produce((0..<5).map { "p\($0)" }, topic: topic, bootstrap: cluster.bootstrapServers, partition: 1)
-        #expect(try poll(consumer, count: 1, timeout: .seconds(2)).isEmpty, "paused partitions deliver nothing")
+        try await produce((0..<5).map { "p\($0)" }, topic: topic, cluster: cluster, partition: 1)
+        #expect(try await poll(consumer, count: 1, timeout: .seconds(2)).isEmpty, "paused partitions deliver nothing")
         try consumer.resume(try consumer.assignment())
-        #expect(try poll(consumer, count: 5).count == 5)
+        #expect(try await poll(consumer, count: 5).count == 5)
 
         try consumer.close()
         #expect(Set(delegate.revoked) == Set(delegate.assigned))
@@ -137,29 +148,29 @@ struct KafkaConsumerTests {
     }
 
     @Test("cooperative-sticky assigns incrementally and closes cleanly")
-    func cooperative() throws {
+    func cooperative() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("coop")
         try cluster.createTopic(topic, partitions: 4)
-        try Kcat.produce((0..<8).map { "c\($0)" }, topic: topic, bootstrap: cluster.bootstrapServers)
+        try await produce((0..<8).map { "c\($0)" }, topic: topic, cluster: cluster)
         let consumer = try makeConsumer(
             cluster, group: uniqueName("g"), extra: ["partition.assignment.strategy": "cooperative-sticky"])
         #expect(consumer.rebalanceProtocol == .cooperative)
         let delegate = RecordingDelegate()
         consumer.delegate = delegate
         try consumer.subscribe(topics: [topic])
-        #expect(try poll(consumer, count: 8).count == 8)
+        #expect(try await poll(consumer, count: 8).count == 8)
         #expect(delegate.assigned.count == 4)
         try consumer.close()
         #expect(delegate.revoked.count == 4)
     }
 
     @Test("watermarks and partitions from the admin client; topic creation errors are reported")
-    func admin() throws {
+    func admin() async throws {
         let cluster = try EmbeddedCluster(brokers: 3, logger: testLogger())
         let topic = uniqueName("admin")
         try cluster.createTopic(topic, partitions: 6, replicationFactor: 3)
-        try Kcat.produce((0..<3).map { "a\($0)" }, topic: topic, bootstrap: cluster.bootstrapServers, partition: 5)
+        try await produce((0..<3).map { "a\($0)" }, topic: topic, cluster: cluster, partition: 5)
         let admin = try KafkaAdmin(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: testLogger())
         #expect(try admin.partitions(of: topic) == Array(0..<6))
         let marks = try admin.watermarks(TopicPartition(topic: topic, partition: 5))

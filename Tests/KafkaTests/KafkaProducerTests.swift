@@ -7,7 +7,7 @@ import TestSupport
 @Suite("KafkaProducer")
 struct KafkaProducerTests {
     @Test("delivery reports carry offsets; headers and null values survive the round trip")
-    func deliveryAndHeaders() throws {
+    func deliveryAndHeaders() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("produced")
         try cluster.createTopic(topic, partitions: 1)
@@ -29,7 +29,7 @@ struct KafkaProducerTests {
         let consumer = try makeConsumer(cluster, group: uniqueName("g"))
         consumer.readsHeaders = true
         try consumer.subscribe(topics: [topic])
-        let messages = try poll(consumer, count: 20)
+        let messages = try await poll(consumer, count: 20)
         #expect(messages.count == 20)
         #expect(messages[3].headers == [KafkaHeader(name: "trace", value: Array("t3".utf8)), KafkaHeader(name: "empty", value: nil)])
         #expect(messages[19].value == nil, "a tombstone stays null")
@@ -37,7 +37,7 @@ struct KafkaProducerTests {
     }
 
     @Test("records for a missing partition fail at once")
-    func unknownPartition() throws {
+    func unknownPartition() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         let topic = uniqueName("small")
         try cluster.createTopic(topic, partitions: 1)

@@ -1,18 +1,6 @@
 import Foundation
 import Logging
 
-/// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-public func eventually(
-    timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool
-) rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: Double(interval.components.attoseconds) / 1e18 + Double(interval.components.seconds))
-    }
-    return try condition()
-}
-
 /// A fresh directory under /tmp, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {
     public let path: String
@@ -48,7 +36,8 @@ public let fastConsumerProperties: [String: String] = [
     "heartbeat.interval.ms": "500",
 ]
 
-/// The async form of ``eventually(timeout:every:_:)``: sleeps without holding a pool thread.
+/// Polls `condition` until it holds or `timeout` passes; returns whether it
+/// held. Sleeps without holding a cooperative-pool thread.
 public func eventually(
     timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool
 ) async rethrows -> Bool {
@@ -68,7 +57,7 @@ public func jsonLines(_ path: String) -> [[String: Any]] {
     }
 }
 
-/// ``eventually(timeout:every:_:)`` for conditions that must themselves await.
+/// `eventually` for conditions that must themselves await.
 public func eventuallyAsync(
     timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
 ) async rethrows -> Bool {

@@ -1,0 +1,58 @@
+import ConsumerManager
+import Foundation
+import Kafka
+import Testing
+import TestSupport
+
+@Suite("Faults injected into the embedded cluster")
+struct FaultInjectionTests {
+    @Test("a failed offset commit is counted, not fatal, and the next batch commits the stored offsets")
+    func commitFailure() async throws {
+        let fixture = try ManagerFixture()
+        defer { fixture.remove() }
+        let topic = uniqueName("commits")
+        try fixture.cluster.createTopic(topic, partitions: 1)
+        // A wide batch window: the ten records below form exactly one batch,
+        // so the one failed commit is the only commit attempted for them.
+        _ = try fixture.manager.create(fixture.spec("committer", topic: topic, maxWaitMilliseconds: 2000))
+        #expect(await eventually { (try? fixture.manager.status("committer").partitions.count) == 1 })
+
+        // OFFSET_METADATA_TOO_LARGE is not retried inside librdkafka.
+        fixture.cluster.failNextRequests(apiKey: KafkaAPIKey.offsetCommit, with: [KafkaError.Code(rawValue: 12)])
+        try await fixture.produce((0..<10).map { #"{"a":\#($0)}"# }, topic: topic)
+        #expect(await eventually { fixture.lines("committer").count == 10 })
+        #expect(await eventually {
+            fixture.registry.emitToString().contains(#"consumerd_commits_total{consumer="committer",result="failure"} 1"#)
+        })
+        #expect(try fixture.manager.status("committer").state == .running, "a failed commit does not fail the consumer")
+        #expect(try await fixture.committedOffsets(group: "consumerd-committer", topic: topic, partitions: 1) == [-1001])
+
+        try await fixture.produce((10..<15).map { #"{"a":\#($0)}"# }, topic: topic)
+        #expect(await eventually { fixture.lines("committer").count == 15 })
+        #expect(await eventuallyAsync {
+            (try? await fixture.committedOffsets(group: "consumerd-committer", topic: topic, partitions: 1)) == [15]
+        }, "the next commit carries every stored offset")
+        await fixture.shutdown()
+    }
+
+    @Test("the consumer rides out a broker outage without losing records")
+    func brokerOutage() async throws {
+        let fixture = try ManagerFixture()
+        defer { fixture.remove() }
+        let topic = uniqueName("outage")
+        try fixture.cluster.createTopic(topic, partitions: 2)
+        _ = try fixture.manager.create(fixture.spec("survivor", topic: topic))
+        try await fixture.produce((0..<20).map { #"{"before":\#($0)}"# }, topic: topic)
+        #expect(await eventually { fixture.lines("survivor").count == 20 })
+
+        try fixture.cluster.setBrokerDown(1)
+        try await Task.sleep(for: .seconds(3))
+        #expect(try fixture.manager.status("survivor").state == .running)
+        try fixture.cluster.setBrokerUp(1)
+
+        try await fixture.produce((0..<20).map { #"{"after":\#($0)}"# }, topic: topic)
+        #expect(await eventually(timeout: .seconds(60)) { Set(fixture.coordinates("survivor")).count == 40 })
+        #expect(try fixture.manager.status("survivor").health.isHealthy)
+        await fixture.shutdown()
+    }
+}
