@@ -165,6 +165,28 @@ struct KafkaConsumerTests {
         #expect(delegate.revoked.count == 4)
     }
 
+    @Test("closing a cooperative member before its first assignment does not abort (librdkafka #4312)")
+    func cooperativeCloseBeforeAssignment() async throws {
+        let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
+        let topic = uniqueName("early")
+        try cluster.createTopic(topic, partitions: 2)
+        let consumer = try makeConsumer(
+            cluster, group: uniqueName("g"), extra: ["partition.assignment.strategy": "cooperative-sticky"])
+        // Joined but never synced: the window in which librdkafka 2.0.2
+        // asserts on destroy. SyncGroup keeps failing (REBALANCE_IN_PROGRESS).
+        cluster.failNextRequests(apiKey: KafkaAPIKey.syncGroup, with: Array(repeating: KafkaError.Code(rawValue: 27), count: 200))
+        try consumer.subscribe(topics: [topic])
+        let joined = ContinuousClock.now + .seconds(5)  // the mock answers the first JoinGroup after ~3 s
+        while ContinuousClock.now < joined {
+            _ = try consumer.poll(timeout: .milliseconds(10))
+            await Task.yield()
+        }
+        #expect(try consumer.assignment().isEmpty)
+        try consumer.close()
+        // Reaching the end is the assertion: destroying the handle in this
+        // state aborts the process on librdkafka < 2.3.
+    }
+
     @Test("watermarks and partitions from the admin client; topic creation errors are reported")
     func admin() async throws {
         let cluster = try EmbeddedCluster(brokers: 3, logger: testLogger())
