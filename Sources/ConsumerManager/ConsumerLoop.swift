@@ -186,13 +186,16 @@ final class ConsumerLoop {
 
     private func append(_ message: KafkaMessage) throws {
         stats.messagesConsumed += 1
-        let record = try decode(message)
+        add(try decode(message))
+    }
+
+    private func add(_ record: Record) {
         // A fresh reading for the first record: the batch-duration metric
         // starts when the record arrived, not when the poll began.
         if batchStartedAt == nil { batchStartedAt = clock.now }
         batch.append(record)
-        batchBytes += (message.value?.count ?? 0) + (message.key?.count ?? 0)
-        track(message)
+        batchBytes += (record.message.value?.count ?? 0) + (record.message.key?.count ?? 0)
+        track(record.message)
     }
 
     private func decode(_ message: KafkaMessage) throws -> Record {
@@ -362,13 +365,10 @@ final class ConsumerLoop {
         guard batchPartitions.contains(where: { lost.contains($0.partition) }) else { return }
         let kept = batch.filter { !lost.contains($0.message.topicPartition) }
         let dropped = batch.count - kept.count
+        let started = batchStartedAt
         resetBatch()
-        for record in kept {
-            if batchStartedAt == nil { batchStartedAt = clock.now }
-            batch.append(record)
-            batchBytes += (record.message.value?.count ?? 0) + (record.message.key?.count ?? 0)
-            track(record.message)
-        }
+        kept.forEach(add)
+        if !kept.isEmpty { batchStartedAt = started }
         logger.warning("dropped records of lost partitions", metadata: ["records": "\(dropped)"])
     }
 

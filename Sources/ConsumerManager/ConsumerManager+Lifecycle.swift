@@ -24,7 +24,7 @@ extension ConsumerManager {
         let result: Result<(changed: Bool, target: ConsumerState, generation: Int), ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return .failure(.notFound(name)) }
             guard !entry.deleting else { return .failure(ConsumerManagerError(.conflict, "'\(name)' is being deleted")) }
-            guard !registry.shuttingDown else { return .failure(ConsumerManagerError(.conflict, "the server is shutting down")) }
+            guard !registry.shuttingDown else { return .failure(.shuttingDown) }
             let outcome = apply(action, to: &entry)
             registry.entries[name] = entry
             return outcome

@@ -32,8 +32,10 @@ extension ConsumerManager {
                     entry.restarts += 1
                 }
                 launch(&entry, paused: entry.desired == .paused)
-            } else if snapshot.state == .failed, entry.desired != .stopped, mayRestart(entry) {
-                let delay = entry.spec.restart.backoff.backoff(afterFailures: entry.consecutiveFailures)
+            } else if snapshot.state == .failed, entry.desired != .stopped,
+                entry.spec.restart.allowsRestart(afterFailures: entry.consecutiveFailures)
+            {
+                let delay = entry.spec.restart.backoff(afterFailures: entry.consecutiveFailures)
                 entry.nextRestart = (ContinuousClock.now + delay, Date().addingTimeInterval(delay.timeInterval))
                 logger.warning(
                     "consumer will restart after failure",
@@ -50,11 +52,6 @@ extension ConsumerManager {
             metrics.remove(consumer: name)
             logger.info("consumer removed", metadata: ["consumer": "\(name)"])
         }
-    }
-
-    private func mayRestart(_ entry: Entry) -> Bool {
-        let restart = entry.spec.restart
-        return restart.policy == .onFailure && (restart.maxRestarts == 0 || entry.consecutiveFailures <= restart.maxRestarts)
     }
 
     /// Runs until the task is cancelled: due restarts, failure-count resets,
@@ -110,7 +107,6 @@ extension ConsumerManager {
         health.written = written
         health.generation = snapshot.generation
         health.at = now
-        health.lastCheck = Date()
     }
 
     /// Healthy means: doing what the operator asked. A consumer stopped on
@@ -175,14 +171,13 @@ extension ConsumerManager {
             return count
         }
         logger.info("stopping consumers", metadata: ["count": "\(draining)"])
-        let deadline = ContinuousClock.now + configuration.shutdownTimeout
-        while registry.withLock({ $0.entries.values.contains(where: \.isActive) }) {
-            guard ContinuousClock.now < deadline else {
-                logger.error("consumers still running after the shutdown timeout", metadata: ["timeout": "\(configuration.shutdownTimeout)"])
-                return
-            }
-            try? await Task.sleep(for: .milliseconds(50))
+        let drained = await poll(for: configuration.shutdownTimeout) {
+            registry.withLock { !$0.entries.values.contains(where: \.isActive) }
         }
-        logger.info("all consumers stopped")
+        if drained {
+            logger.info("all consumers stopped")
+        } else {
+            logger.error("consumers still running after the shutdown timeout", metadata: ["timeout": "\(configuration.shutdownTimeout)"])
+        }
     }
 }

@@ -80,7 +80,6 @@ public final class ConsumerManager: Sendable {
         var generation = 0
         var at: ContinuousClock.Instant?
         var rates = Rates()
-        var lastCheck: Date?
     }
 
     public init(configuration: Configuration, metrics: ConsumerMetrics, logger: Logger) throws(ConsumerManagerError) {
@@ -138,9 +137,7 @@ public final class ConsumerManager: Sendable {
     public func create(_ spec: ConsumerSpec) throws(ConsumerManagerError) -> ConsumerStatus {
         try spec.validate()
         let result: Result<Void, ConsumerManagerError> = registry.withLock { registry in
-            if registry.shuttingDown {
-                return .failure(ConsumerManagerError(.conflict, "the server is shutting down"))
-            }
+            if registry.shuttingDown { return .failure(.shuttingDown) }
             if registry.entries[spec.name] != nil {
                 return .failure(ConsumerManagerError(.alreadyExists, "a consumer named '\(spec.name)' already exists", field: "name"))
             }
@@ -182,7 +179,7 @@ public final class ConsumerManager: Sendable {
         try spec.validate()
         let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name], !entry.deleting else { return .failure(.notFound(name)) }
-            if registry.shuttingDown { return .failure(ConsumerManagerError(.conflict, "the server is shutting down")) }
+            if registry.shuttingDown { return .failure(.shuttingDown) }
             if let conflict = sinkConflict(for: spec, in: registry) { return .failure(conflict) }
             guard entry.spec != spec else { return .success(false) }
             entry.spec = spec
@@ -235,13 +232,19 @@ public final class ConsumerManager: Sendable {
 
     /// Waits until a deleted consumer has left the registry.
     public func waitUntilRemoved(_ name: String, timeout: Duration) async throws(ConsumerManagerError) {
+        guard await poll(for: timeout, until: { registry.withLock { $0.entries[name] == nil } }) else {
+            throw ConsumerManagerError(.waitTimeout, "'\(name)' is still stopping after \(timeout)")
+        }
+    }
+
+    /// Checks `condition` every 50 ms for up to `timeout`; whether it came true.
+    func poll(for timeout: Duration, until condition: () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while registry.withLock({ $0.entries[name] != nil }) {
-            guard ContinuousClock.now < deadline else {
-                throw ConsumerManagerError(.waitTimeout, "'\(name)' is still stopping after \(timeout)")
-            }
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
             try? await Task.sleep(for: .milliseconds(50))
         }
+        return true
     }
 
     // MARK: Helpers (registry lock held)
@@ -316,7 +319,7 @@ public final class ConsumerManager: Sendable {
             restarts: entry.restarts,
             nextRestartAt: entry.nextRestart?.date,
             deleting: entry.deleting,
-            health: evaluateHealth(entry, snapshot: snapshot, lastCheck: entry.health.lastCheck ?? lastCheck))
+            health: evaluateHealth(entry, snapshot: snapshot, lastCheck: lastCheck))
     }
 
     // MARK: Persistence

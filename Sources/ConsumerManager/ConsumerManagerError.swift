@@ -32,6 +32,8 @@ public struct ConsumerManagerError: Error, Sendable, Equatable, CustomStringConv
         ConsumerManagerError(.invalidSpec, message, field: field)
     }
 
+    static let shuttingDown = ConsumerManagerError(.conflict, "the server is shutting down")
+
     static func notFound(_ name: String) -> ConsumerManagerError {
         ConsumerManagerError(.notFound, "no consumer named '\(name)'")
     }

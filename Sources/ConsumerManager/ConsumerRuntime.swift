@@ -55,7 +55,6 @@ final class ConsumerRuntime: Sendable {
 
     /// Starts the consumer thread.
     func start() {
-        settings.instruments.setState(.starting)
         let thread = Thread { [self] in
             ConsumerLoop(runtime: self, spec: spec, settings: settings).run()
             settings.onExit(self)
@@ -83,8 +82,7 @@ final class ConsumerRuntime: Sendable {
             RuntimeSnapshot(
                 generation: generation, state: shared.state, since: shared.since, lastError: shared.lastError,
                 partitions: shared.partitions, stats: shared.stats,
-                sinceLastLoop: ContinuousClock.now - (Self.epoch + .nanoseconds(nanos)),
-                stopRequested: shared.stopRequested)
+                sinceLastLoop: ContinuousClock.now - (Self.epoch + .nanoseconds(nanos)))
         }
     }
 
@@ -143,7 +141,6 @@ struct RuntimeSnapshot: Sendable {
     var stats: RuntimeStats
     /// Time since the loop last came round; long means a stuck call.
     var sinceLastLoop: Duration
-    var stopRequested: Bool
 }
 
 /// Counters of one run.

@@ -78,11 +78,17 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
             self.maxBackoffMilliseconds = maxBackoffMilliseconds
         }
 
-        public var backoff: RetryPolicy {
+        /// Whether the policy restarts a consumer that failed `failures` times in a row.
+        public func allowsRestart(afterFailures failures: Int) -> Bool {
+            policy == .onFailure && (maxRestarts == 0 || failures <= maxRestarts)
+        }
+
+        /// The wait before that restart: doubling from the initial backoff, capped.
+        public func backoff(afterFailures failures: Int) -> Duration {
             RetryPolicy(
-                maxAttempts: maxRestarts,
-                initialBackoff: .milliseconds(initialBackoffMilliseconds),
-                maxBackoff: .milliseconds(maxBackoffMilliseconds))
+                maxAttempts: 0, initialBackoff: .milliseconds(initialBackoffMilliseconds),
+                maxBackoff: .milliseconds(maxBackoffMilliseconds)
+            ).backoff(afterFailures: failures)
         }
     }
 

@@ -17,7 +17,7 @@ extension ControlPlane {
         }
         router.on(.put, "/consumers/{name}") { [manager] request in
             let name = request.pathParameter("name")
-            try throwing { () throws(ConsumerManagerError) in try ConsumerSpec.validateName(name) }
+            try ConsumerSpec.validateName(name)
             let spec = try request.decodeJSON(ConsumerSpec.self)
             let (status, created) = try manager.replace(name, with: spec)
             return .json(ConsumerResource(status), status: created ? 201 : 200)
@@ -53,18 +53,13 @@ extension ControlPlane {
                 let deadline = wait.map { ContinuousClock.now + $0 }
                 var results: [String: BulkResultBody.Entry] = [:]
                 for (name, result) in manager.performAll(action) {
-                    switch result {
-                    case .success(var outcome):
+                    do throws(ConsumerManagerError) {
+                        var outcome = try result.get()
                         if let deadline {
-                            do {
-                                outcome.status = try await manager.waitForOutcome(outcome, timeout: max(.zero, deadline - .now))
-                            } catch let error as ConsumerManagerError {
-                                results[name] = .init(error: .init(code: error.kind.rawValue, message: error.message))
-                                continue
-                            }
+                            outcome.status = try await manager.waitForOutcome(outcome, timeout: max(.zero, deadline - .now))
                         }
                         results[name] = .init(changed: outcome.changed, status: StatusBody(outcome.status))
-                    case .failure(let error):
+                    } catch {
                         results[name] = .init(error: .init(code: error.kind.rawValue, message: error.message))
                     }
                 }
@@ -72,14 +67,5 @@ extension ControlPlane {
                 return .json(BulkResultBody(results: results), status: failed ? 207 : (wait == nil ? 202 : 200))
             }
         }
-    }
-}
-
-/// Runs a typed-throwing manager call inside an untyped handler.
-private func throwing(_ body: () throws(ConsumerManagerError) -> Void) throws(HTTPError) {
-    do {
-        try body()
-    } catch {
-        throw HTTPError(error)
     }
 }

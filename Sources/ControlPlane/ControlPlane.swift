@@ -8,8 +8,6 @@ import Prometheus
 /// OpenAPI document. ``respond(_:)`` is the HTTP server's responder; every
 /// error leaves it as the one JSON error shape.
 public final class ControlPlane: Sendable {
-    let manager: ConsumerManager
-    let registry: PrometheusCollectorRegistry
     let logger: Logger
     let httpMetrics: HTTPMetrics
     /// Longest `?wait=` accepted, in seconds.
@@ -19,8 +17,6 @@ public final class ControlPlane: Sendable {
     public let router: Router
 
     public init(manager: ConsumerManager, registry: PrometheusCollectorRegistry, logger: Logger) {
-        self.manager = manager
-        self.registry = registry
         self.logger = logger
         self.httpMetrics = HTTPMetrics(registry: registry)
         var router = Router()

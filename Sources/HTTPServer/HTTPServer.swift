@@ -38,7 +38,6 @@ public final class HTTPServer: Sendable {
     private let responder: Responder
     private let logger: Logger
     private let daemon = Mutex<DaemonState>(DaemonState())
-    private let inFlight = Atomic<Int>(0)
 
     private struct DaemonState: @unchecked Sendable {
         var pointer: OpaquePointer?
@@ -104,7 +103,7 @@ public final class HTTPServer: Sendable {
         // nil: never started, or another stop() is already under way.
         guard let listenSocket else { return }
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
-        while inFlight.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+        while !daemon.withLock({ $0.suspended.isEmpty }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         // Resuming under the lock and clearing the pointer means no handler
@@ -183,7 +182,6 @@ public final class HTTPServer: Sendable {
         let accepted = daemon.withLock { state -> Bool in
             guard state.accepting else { return false }
             state.suspended[id] = Suspended(pending: pending, connection: handle)
-            inFlight.add(1, ordering: .acquiringAndReleasing)
             MHD_suspend_connection(connection)
             return true
         }
@@ -196,7 +194,6 @@ public final class HTTPServer: Sendable {
                 waiting.pending.setResponse(response)
                 MHD_resume_connection(waiting.connection.pointer)
             }
-            self.inFlight.subtract(1, ordering: .acquiringAndReleasing)
         }
         return MHD_Result.YES
     }

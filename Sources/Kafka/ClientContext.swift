@@ -56,11 +56,10 @@ func makeHandle(
     let conf = try config.makeConf()
     context.install(on: conf)
     configure(conf)
-    var errstr = [CChar](repeating: 0, count: 512)
-    guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+    var reason = ErrorText()
+    guard let handle = rd_kafka_new(type, conf, &reason.buffer, reason.buffer.count) else {
         rd_kafka_conf_destroy(conf)
-        let reason = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        throw KafkaError.invalidArgument(reason)
+        throw KafkaError.invalidArgument(reason.string)
     }
     return handle
 }

@@ -26,11 +26,11 @@ let errorCallback: @convention(c) (OpaquePointer?, Int32, UnsafePointer<CChar>?,
     let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
     var error = KafkaError(rd_kafka_resp_err_t(rawValue: code), context: reason.map { String(cString: $0) })
     if code == RD_KAFKA_RESP_ERR__FATAL.rawValue {
-        var buffer = [CChar](repeating: 0, count: 512)
-        let underlying = rd_kafka_fatal_error(rk, &buffer, buffer.count)
+        var reason = ErrorText()
+        let underlying = rd_kafka_fatal_error(rk, &reason.buffer, reason.buffer.count)
         error = KafkaError(
             code: KafkaError.Code(underlying),
-            message: "fatal: " + String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+            message: "fatal: " + reason.string,
             isFatal: true
         )
     }

@@ -63,16 +63,8 @@ public final class EmbeddedCluster: Sendable {
     }
 }
 
-/// Kafka protocol API keys used for fault injection.
+/// Kafka protocol API keys the tests inject faults into.
 public enum KafkaAPIKey {
-    public static let produce: Int16 = 0
-    public static let fetch: Int16 = 1
-    public static let listOffsets: Int16 = 2
-    public static let metadata: Int16 = 3
     public static let offsetCommit: Int16 = 8
-    public static let offsetFetch: Int16 = 9
-    public static let findCoordinator: Int16 = 10
-    public static let joinGroup: Int16 = 11
-    public static let heartbeat: Int16 = 12
     public static let syncGroup: Int16 = 14
 }

@@ -27,9 +27,9 @@ public final class KafkaAdmin: Sendable {
         _ name: String, partitions: Int32, replicationFactor: Int32 = -1,
         config topicConfig: [String: String] = [:], timeout: Duration = .seconds(10)
     ) throws(KafkaError) {
-        var errstr = [CChar](repeating: 0, count: 512)
-        guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errstr, errstr.count) else {
-            throw KafkaError.invalidArgument(String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        var reason = ErrorText()
+        guard let newTopic = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &reason.buffer, reason.buffer.count) else {
+            throw KafkaError.invalidArgument(reason.string)
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }
         for (key, value) in topicConfig {
@@ -80,7 +80,12 @@ public final class KafkaAdmin: Sendable {
 
     /// The low and high watermarks of a partition, asked of its leader.
     public func watermarks(_ partition: TopicPartition, timeout: Duration = .seconds(10)) throws(KafkaError) -> (low: Int64, high: Int64) {
-        try queryWatermarks(handle, partition, timeout: timeout)
+        var low: Int64 = 0
+        var high: Int64 = 0
+        try check(
+            rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
+            "watermarks of \(partition)")
+        return (low, high)
     }
 
     /// A group's committed offsets, read from its coordinator without joining the group.
@@ -129,14 +134,4 @@ public struct PartitionLag: Sendable, Equatable {
 
     /// Records not yet committed; from the low watermark when nothing is committed.
     public var lag: Int64 { max(0, highWatermark - max(committedOffset ?? lowWatermark, lowWatermark)) }
-}
-
-/// Asks a partition's leader for its low and high watermarks (ListOffsets).
-func queryWatermarks(_ handle: OpaquePointer, _ partition: TopicPartition, timeout: Duration) throws(KafkaError) -> (low: Int64, high: Int64) {
-    var low: Int64 = 0
-    var high: Int64 = 0
-    try check(
-        rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high, timeout.kafkaMilliseconds),
-        "watermarks of \(partition)")
-    return (low, high)
 }

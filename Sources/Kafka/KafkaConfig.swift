@@ -66,11 +66,9 @@ public struct KafkaConfig: Sendable, Equatable {
     }
 
     private static func set(_ conf: OpaquePointer, _ name: String, _ value: String) throws(KafkaError) {
-        var errstr = [CChar](repeating: 0, count: 512)
-        let result = rd_kafka_conf_set(conf, name, value, &errstr, errstr.count)
-        guard result == RD_KAFKA_CONF_OK else {
-            let reason = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError.invalidArgument(reason.isEmpty ? "invalid property \(name)" : reason)
+        var reason = ErrorText()
+        guard rd_kafka_conf_set(conf, name, value, &reason.buffer, reason.buffer.count) == RD_KAFKA_CONF_OK else {
+            throw KafkaError.invalidArgument(reason.string.isEmpty ? "invalid property \(name)" : reason.string)
         }
     }
 }
@@ -83,10 +81,9 @@ public enum TopicPattern {
         guard pattern.hasPrefix("^") else {
             throw KafkaError.invalidArgument("a topic pattern must start with '^'")
         }
-        var errstr = [CChar](repeating: 0, count: 256)
-        if crd_check_regex(pattern, &errstr, errstr.count) != 0 {
-            let reason = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError.invalidArgument("invalid regular expression: \(reason)")
+        var reason = ErrorText()
+        if crd_check_regex(pattern, &reason.buffer, reason.buffer.count) != 0 {
+            throw KafkaError.invalidArgument("invalid regular expression: \(reason.string)")
         }
     }
 

@@ -19,7 +19,6 @@ public final class KafkaConsumer {
     /// during close (librdkafka #4041), so it is never asked.
     public let rebalanceProtocol: RebalanceProtocol
     private var everAssigned = false
-    private let logger: Logger
 
     /// Copy each record's headers (off by default: parsing headers costs per record).
     public var readsHeaders = false
@@ -37,7 +36,6 @@ public final class KafkaConsumer {
         }
         let context = ClientContext(logger: logger)
         self.context = context
-        self.logger = logger
         self.rebalanceProtocol = Self.rebalanceProtocol(for: config)
         self.handle = try makeHandle(type: RD_KAFKA_CONSUMER, config: config, context: context) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
@@ -56,7 +54,7 @@ public final class KafkaConsumer {
         if destroyWouldAbort {
             // Leaking one closed handle beats aborting the whole process. Its
             // threads still log through the context, so that leaks with it.
-            logger.warning(
+            context.logger.warning(
                 "not destroying a cooperative-sticky consumer that never received an assignment (librdkafka #4312, fixed in 2.3.0)")
             _ = Unmanaged.passRetained(context)
             return
@@ -77,9 +75,6 @@ public final class KafkaConsumer {
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         return strategies == ["cooperative-sticky"] ? .cooperative : .eager
     }
-
-    /// The client's name (`rdkafka#consumer-N`), as librdkafka logs it.
-    public var name: String { String(cString: rd_kafka_name(handle)) }
 
     /// Subscribes to a list of topics.
     public func subscribe(topics: [String]) throws(KafkaError) {
@@ -287,23 +282,14 @@ public final class KafkaConsumer {
         delegate?.consumer(self, didReport: error)
     }
 
-    fileprivate static func from(_ handle: OpaquePointer) -> KafkaConsumer? {
-        guard let opaque = rd_kafka_opaque(handle) else { return nil }
-        return Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue().consumer
-    }
-
-}
-
-extension ClientContext {
-    /// The consumer owning this context, found from inside the rebalance callback.
-    fileprivate var consumer: KafkaConsumer? { owner as? KafkaConsumer }
 }
 
 let rebalanceCallback: @convention(c) (
     OpaquePointer?, rd_kafka_resp_err_t, UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, UnsafeMutableRawPointer?
-) -> Void = { rk, err, list, _ in
-    guard let rk, let list else { return }
-    if let consumer = KafkaConsumer.from(rk) {
+) -> Void = { rk, err, list, opaque in
+    guard let rk, let list, let opaque else { return }
+    let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    if let consumer = context.owner as? KafkaConsumer {
         consumer.handleRebalance(err, list)
     } else {
         // The consumer is being torn down: keep librdkafka's state consistent.

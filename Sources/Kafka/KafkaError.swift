@@ -93,6 +93,13 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A zeroed buffer for librdkafka's `errstr` out-parameters.
+struct ErrorText {
+    var buffer = [CChar](repeating: 0, count: 512)
+
+    var string: String { buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
+}
+
 /// Turns a non-zero `rd_kafka_resp_err_t` into a thrown ``KafkaError``.
 @inline(__always)
 func check(_ err: rd_kafka_resp_err_t, _ context: @autoclosure () -> String) throws(KafkaError) {

@@ -40,8 +40,8 @@ public struct KafkaHeader: Sendable, Equatable {
 }
 
 extension KafkaMessage {
-    /// Copies a message out of librdkafka. `topicName` resolves the topic handle
-    /// (callers cache it: consecutive messages mostly share a topic).
+    /// Copies a message out of librdkafka. `topic` is resolved by the caller,
+    /// which caches it: consecutive messages mostly share a topic.
     init(
         _ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String, readHeaders: Bool
     ) {

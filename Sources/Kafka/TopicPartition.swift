@@ -58,7 +58,6 @@ struct PartitionList: ~Copyable {
 
     deinit { rd_kafka_topic_partition_list_destroy(pointer) }
 
-    var partitions: [TopicPartition] { Self.partitions(of: pointer) }
     var offsets: [TopicPartitionOffset] { Self.offsets(of: pointer) }
 
     /// The first per-partition error, which list-based calls report element by element.

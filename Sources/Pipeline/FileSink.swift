@@ -25,18 +25,11 @@ public final class FileSink: Sink {
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw Self.error("open \(path)", errno, retriable: true) }
         descriptor = fd
-        // The file's directory entry must be durable before any offset is
-        // committed against its contents.
-        do {
+        do throws(PipelineError) {
+            // The file's directory entry must be durable before any offset
+            // is committed against its contents.
             try Self.syncDirectory(Self.parent(of: path))
-        } catch {
-            Glibc.close(fd)
-            throw error
-        }
-        do {
-            let (size, repaired) = try Self.trimTornLine(fd, path: path)
-            durableSize = size
-            repairedBytes = repaired
+            (durableSize, repairedBytes) = try Self.trimTornLine(fd, path: path)
         } catch {
             Glibc.close(fd)
             throw error
@@ -48,10 +41,7 @@ public final class FileSink: Sink {
     public func write(_ records: [Record]) throws(PipelineError) {
         guard !records.isEmpty else { return }
         guard descriptor >= 0 else { throw PipelineError(stage: .sink, message: "\(target) is closed") }
-        buffer.removeAll(keepingCapacity: true)
-        for record in records {
-            JSONLinesEncoder.append(record, to: &buffer)
-        }
+        JSONLinesEncoder.encode(records, into: &buffer)
         do throws(PipelineError) {
             try FileDescriptorIO.writeAll(descriptor, buffer, target: target)
             guard fdatasync(descriptor) == 0 else { throw Self.error("fdatasync \(target)", errno, retriable: true) }
@@ -141,10 +131,7 @@ public final class StdoutSink: Sink {
 
     public func write(_ records: [Record]) throws(PipelineError) {
         guard !records.isEmpty else { return }
-        buffer.removeAll(keepingCapacity: true)
-        for record in records {
-            JSONLinesEncoder.append(record, to: &buffer)
-        }
+        JSONLinesEncoder.encode(records, into: &buffer)
         try FileDescriptorIO.stdoutLock.withLock { _ throws(PipelineError) in
             try FileDescriptorIO.writeAll(STDOUT_FILENO, buffer, target: target)
         }

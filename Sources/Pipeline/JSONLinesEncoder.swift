@@ -7,6 +7,14 @@
 /// A key that is not UTF-8 is written base64 with `"key_encoding":"base64"`.
 /// Appends into a caller-owned buffer so a whole batch costs one allocation.
 public enum JSONLinesEncoder {
+    /// Replaces `buffer`'s contents (keeping its capacity) with the batch's lines.
+    public static func encode(_ records: [Record], into buffer: inout [UInt8]) {
+        buffer.removeAll(keepingCapacity: true)
+        for record in records {
+            append(record, to: &buffer)
+        }
+    }
+
     public static func append(_ record: Record, to out: inout [UInt8]) {
         let message = record.message
         out.append(contentsOf: #"{"topic":"#.utf8)

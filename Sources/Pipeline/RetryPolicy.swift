@@ -1,6 +1,6 @@
 /// Exponential backoff for operations that may succeed later (sink writes,
 /// consumer restarts).
-public struct RetryPolicy: Sendable, Equatable, Codable {
+public struct RetryPolicy: Sendable, Equatable {
     /// Attempts in total, the first included; 0 means no limit.
     public var maxAttempts: Int
     public var initialBackoff: Duration
@@ -12,7 +12,7 @@ public struct RetryPolicy: Sendable, Equatable, Codable {
         self.maxBackoff = maxBackoff
     }
 
-    /// Sink writes: 8 attempts over about 30 seconds, well inside max.poll.interval.ms.
+    /// Sink writes: 8 attempts over about 25 seconds, well inside max.poll.interval.ms.
     public static let sinkDefault = RetryPolicy(maxAttempts: 8, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10))
 
     /// Whether another attempt is allowed after `attempts` failed ones.
