@@ -98,17 +98,19 @@ struct ControlPlaneTests {
         _ = await fixture.request(.post, "/consumers", json: fixture.spec("idle", topic: "t", autostart: false))
         #expect(await fixture.request(.get, "/health/ready").status == 200)
 
-        let topic = uniqueName("bad")
-        try fixture.cluster.createTopic(topic, partitions: 1)
-        try await offPool { [bootstrap = fixture.cluster.bootstrapServers] in
-            try Kcat.produce(["not json"], topic: topic, bootstrap: bootstrap)
-        }
+        // A regular file where the sink wants a directory: the run fails
+        // while opening, before it is ever running.
+        #expect(FileManager.default.createFile(atPath: "\(fixture.directory.path)/sinks/blocked", contents: Data()))
         let broken = await fixture.request(
-            .post, "/consumers", json: fixture.spec("broken", topic: topic, extra: #","restart":{"policy":"never"}"#))
-        #expect(broken.status == 201)
+            .post, "/consumers",
+            json: fixture.spec(
+                "broken", topic: "t", autostart: false,
+                extra: #","restart":{"policy":"never"},"sink":{"type":"file","path":"blocked/out.jsonl"}"#))
+        #expect(broken.status == 201, "\(broken.text)")
         let failed = await fixture.request(.post, "/consumers/broken/start", query: ["wait": "20"])
-        #expect(failed.status == 409 || failed.status == 200, "\(failed.text)")
-        #expect(await eventually { (try? fixture.manager.status("broken").state) == .failed })
+        #expect(failed.status == 409, "\(failed.text)")
+        #expect(failed.error["code"] as? String == "consumer_failed")
+        #expect((failed.error["message"] as? String)?.contains("blocked") == true)
 
         let ready = await fixture.request(.get, "/health/ready")
         #expect(ready.status == 503)
