@@ -410,8 +410,11 @@ final class ConsumerLoop {
             }
         }
         for partition in assigned {
-            if !paused, let high = consumer.cachedWatermarks(partition)?.high {
-                partitions[partition]?.highWatermark = high
+            // A paused partition's cached low watermark is old but still a
+            // valid lower bound; its high watermark came from the query above.
+            if let marks = consumer.cachedWatermarks(partition) {
+                partitions[partition]?.lowWatermark = marks.low
+                if !paused { partitions[partition]?.highWatermark = marks.high }
             }
             if let lag = partitions[partition]?.status(paused: paused).lag {
                 instruments.setLag(lag, for: partition)
@@ -531,6 +534,7 @@ private struct PartitionProgress {
     var stored: Int64?
     var position: Int64?
     var highWatermark: Int64?
+    var lowWatermark: Int64?
 
     init(partition: TopicPartition, instruments: ConsumerInstruments) {
         self.partition = partition
@@ -552,7 +556,7 @@ private struct PartitionProgress {
         let high = highWatermark.map { max($0, committed ?? $0) }
         return PartitionStatus(
             topic: partition.topic, partition: partition.partition, committedOffset: committed,
-            position: position, highWatermark: high, paused: paused)
+            position: position, highWatermark: high, lowWatermark: lowWatermark, paused: paused)
     }
 }
 

@@ -166,12 +166,14 @@ public struct PartitionStatus: Sendable, Equatable {
     /// The next offset this member will fetch.
     public var position: Int64?
     public var highWatermark: Int64?
+    /// The log start, where a partition with nothing committed or consumed is read from.
+    public var lowWatermark: Int64?
     public var paused: Bool
 
-    /// High watermark minus the committed offset (or the position before the
-    /// first commit is known).
+    /// High watermark minus the committed offset; before anything is
+    /// committed, minus the position, or the log start when nothing was read yet.
     public var lag: Int64? {
-        guard let highWatermark, let base = committedOffset ?? position else { return nil }
+        guard let highWatermark, let base = committedOffset ?? position ?? lowWatermark else { return nil }
         return max(0, highWatermark - base)
     }
 }
