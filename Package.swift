@@ -37,6 +37,8 @@ let package = Package(
             pkgConfig: "avro-c",
             providers: [.apt(["libavro-dev"])]
         ),
+        // Values, JSON parsing and writing, strict decoding: no dependencies.
+        .target(name: "DataModel"),
         .target(
             name: "Kafka",
             dependencies: [
@@ -54,6 +56,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
+                "DataModel",
                 "Kafka",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,6 +64,7 @@ let package = Package(
         .target(
             name: "ConsumerManager",
             dependencies: [
+                "DataModel",
                 "Kafka",
                 "Pipeline",
                 .product(name: "Logging", package: "swift-log"),
@@ -70,6 +74,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
+                "DataModel",
                 "HTTPServer",
                 "ConsumerManager",
                 .product(name: "Logging", package: "swift-log"),
@@ -79,6 +84,7 @@ let package = Package(
         .executableTarget(
             name: "consumerd",
             dependencies: [
+                "DataModel",
                 "Kafka",
                 "HTTPServer",
                 "Pipeline",
@@ -97,20 +103,21 @@ let package = Package(
             dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
+        .testTarget(name: "DataModelTests", dependencies: ["DataModel", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Kafka", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["DataModel", "Pipeline", "Kafka", "TestSupport"]),
         .testTarget(
             name: "ConsumerManagerTests",
             dependencies: [
-                "ConsumerManager", "Kafka", "Pipeline", "TestSupport",
+                "ConsumerManager", "DataModel", "Kafka", "Pipeline", "TestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "ConsumerManager", "HTTPServer", "Kafka", "TestSupport",
+                "ControlPlane", "ConsumerManager", "DataModel", "HTTPServer", "Kafka", "TestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

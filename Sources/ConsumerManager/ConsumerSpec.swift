@@ -1,3 +1,4 @@
+import DataModel
 import Pipeline
 
 /// A consumer as declared over the API: what to read, how to decode and

@@ -1,3 +1,4 @@
+import DataModel
 import Foundation
 
 #if canImport(Glibc)
@@ -41,7 +42,7 @@ struct SpecStore: Sendable {
             let path = "\(directory)/\(file)"
             do {
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
-                let entry = try JSONDecoder().decode(Entry.self, from: data)
+                let entry = try StrictJSON.decode(Entry.self, from: [UInt8](data))
                 try entry.spec.validate()
                 guard "\(entry.spec.name).json" == file else {
                     problems.append("\(path): holds consumer '\(entry.spec.name)'")

@@ -1,3 +1,4 @@
+import DataModel
 import ConsumerManager
 import HTTPServer
 

@@ -1,3 +1,4 @@
+import DataModel
 import Kafka
 
 /// A consumed record after decoding: the Kafka message (coordinates, key, raw
@@ -12,15 +13,42 @@ public struct Record: Sendable {
     }
 
     public var coordinates: RecordCoordinates { RecordCoordinates(message) }
+
+    /// The value as a tree, for stages that read fields. Validated JSON is
+    /// parsed on first use and kept parsed, so later stages do not pay again.
+    /// Text and bytes have no fields: `nil`.
+    public mutating func structuredValue() throws(PipelineError) -> Value? {
+        switch value {
+        case .structured(let tree):
+            return tree
+        case .json(let bytes, _):
+            do {
+                // The bytes were validated by the decoder; what can still fail
+                // is a number out of double range.
+                let tree = try JSONParser.parse(bytes, duplicateKeys: .lastWins)
+                value = .structured(tree)
+                return tree
+            } catch {
+                throw PipelineError(stage: .decode, message: "invalid JSON: \(error)", record: coordinates)
+            }
+        case .null:
+            return .null
+        case .text, .bytes:
+            return nil
+        }
+    }
 }
 
 /// A decoded value. Decoding validates; the bytes are shared with the message, not copied.
 public enum RecordValue: Sendable, Equatable {
     /// A tombstone (null value).
     case null
-    /// Syntactically valid JSON text; `multiline` when it contains line breaks
-    /// between tokens, which JSON Lines output must flatten.
+    /// Syntactically valid JSON text, not parsed (the fast path); `multiline`
+    /// when it contains line breaks between tokens, which JSON Lines output
+    /// must flatten.
     case json([UInt8], multiline: Bool)
+    /// A parsed value: Avro records, or JSON that a stage read or changed.
+    case structured(Value)
     /// Valid UTF-8 text.
     case text([UInt8])
     /// Opaque bytes.

@@ -1,3 +1,4 @@
+import DataModel
 import Kafka
 
 /// Turns a Kafka message into a ``Record``. Errors here are permanent for the

@@ -1,3 +1,4 @@
+import DataModel
 import Foundation
 import Logging
 import Pipeline
@@ -33,16 +34,16 @@ struct JSONLogHandler: LogHandler {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         line.append(contentsOf: #"{"ts":"#.utf8)
-        JSONLinesEncoder.appendJSONString(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), to: &line)
+        JSONWriter.appendString(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), to: &line)
         line.append(contentsOf: #","level":"#.utf8)
-        JSONLinesEncoder.appendJSONString(event.level.rawValue, to: &line)
+        JSONWriter.appendString(event.level.rawValue, to: &line)
         line.append(contentsOf: #","logger":"#.utf8)
-        JSONLinesEncoder.appendJSONString(label, to: &line)
+        JSONWriter.appendString(label, to: &line)
         line.append(contentsOf: #","message":"#.utf8)
-        JSONLinesEncoder.appendJSONString(event.message.description, to: &line)
+        JSONWriter.appendString(event.message.description, to: &line)
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             line.append(UInt8(ascii: ","))
-            JSONLinesEncoder.appendJSONString(Self.reserved.contains(key) ? "meta_\(key)" : key, to: &line)
+            JSONWriter.appendString(Self.reserved.contains(key) ? "meta_\(key)" : key, to: &line)
             line.append(UInt8(ascii: ":"))
             Self.append(value, to: &line)
         }
@@ -65,9 +66,9 @@ struct JSONLogHandler: LogHandler {
     private static func append(_ value: Logger.Metadata.Value, to line: inout [UInt8]) {
         switch value {
         case .string(let string):
-            JSONLinesEncoder.appendJSONString(string, to: &line)
+            JSONWriter.appendString(string, to: &line)
         case .stringConvertible(let convertible):
-            JSONLinesEncoder.appendJSONString(convertible.description, to: &line)
+            JSONWriter.appendString(convertible.description, to: &line)
         case .array(let values):
             line.append(UInt8(ascii: "["))
             for (index, element) in values.enumerated() {
@@ -79,7 +80,7 @@ struct JSONLogHandler: LogHandler {
             line.append(UInt8(ascii: "{"))
             for (index, entry) in entries.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { line.append(UInt8(ascii: ",")) }
-                JSONLinesEncoder.appendJSONString(entry.key, to: &line)
+                JSONWriter.appendString(entry.key, to: &line)
                 line.append(UInt8(ascii: ":"))
                 append(entry.value, to: &line)
             }

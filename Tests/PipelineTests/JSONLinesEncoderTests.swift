@@ -1,3 +1,4 @@
+import DataModel
 import Foundation
 import Kafka
 import Pipeline
@@ -71,7 +72,7 @@ struct JSONLinesEncoderTests {
     @Test("integers encode exactly at the extremes", arguments: [0, 7, -1, Int64.max, Int64.min])
     func integers(value: Int64) {
         var out: [UInt8] = []
-        JSONLinesEncoder.appendInteger(value, to: &out)
+        JSONWriter.appendInteger(value, to: &out)
         #expect(String(decoding: out, as: UTF8.self) == String(value))
     }
 }

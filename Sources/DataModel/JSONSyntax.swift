@@ -226,10 +226,15 @@ private struct Validator {
                     index += 1
                 case UInt8(ascii: "u"):
                     index += 1
-                    guard bytes.count - index >= 4 else { throw fail("incomplete \\u escape") }
-                    for _ in 0..<4 {
-                        guard isHexDigit(bytes[index]) else { throw fail("invalid \\u escape") }
-                        index += 1
+                    let unit = try hexQuad()
+                    if (0xDC00...0xDFFF).contains(unit) { throw fail("unpaired surrogate in \\u escape") }
+                    if (0xD800...0xDBFF).contains(unit) {
+                        // A high surrogate must be followed by an escaped low one.
+                        guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw fail("unpaired surrogate in \\u escape")
+                        }
+                        index += 2
+                        guard (0xDC00...0xDFFF).contains(try hexQuad()) else { throw fail("unpaired surrogate in \\u escape") }
                     }
                 default:
                     throw fail("invalid escape")
@@ -248,58 +253,23 @@ private struct Validator {
         throw fail("unterminated string")
     }
 
-    private func isHexDigit(_ byte: UInt8) -> Bool {
-        byte &- UInt8(ascii: "0") < 10 || (byte | 0x20) &- UInt8(ascii: "a") < 6
-    }
-}
-
-/// UTF-8 well-formedness (Unicode 15, table 3-7): no overlongs, no surrogates,
-/// nothing above U+10FFFF.
-public enum UTF8Validation {
-    /// The offset of the first invalid byte, or `nil` when all is valid.
-    public static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var index = 0
-            while index < buffer.count {
-                if buffer[index] < 0x80 {
-                    index += 1
-                } else if let length = sequenceLength(buffer, at: index) {
-                    index += length
-                } else {
-                    return index
-                }
+    /// Four hex digits of a `\\u` escape, as a UTF-16 code unit.
+    private mutating func hexQuad() throws(Failure) -> UInt16 {
+        guard bytes.count - index >= 4 else { throw fail("incomplete \\u escape") }
+        var unit: UInt16 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            if byte &- UInt8(ascii: "0") < 10 {
+                digit = byte &- UInt8(ascii: "0")
+            } else if (byte | 0x20) &- UInt8(ascii: "a") < 6 {
+                digit = (byte | 0x20) &- UInt8(ascii: "a") &+ 10
+            } else {
+                throw fail("invalid \\u escape")
             }
-            return nil
+            unit = unit << 4 | UInt16(digit)
+            index += 1
         }
-    }
-
-    public static func isValid(_ bytes: [UInt8]) -> Bool { firstInvalidOffset(bytes) == nil }
-
-    /// Length of the multi-byte sequence starting at `index`, or `nil` if malformed.
-    @inline(__always)
-    static func sequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
-        let lead = bytes[index]
-        let remaining = bytes.count - index
-        @inline(__always) func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
-            offset < remaining && range.contains(bytes[index + offset])
-        }
-        switch lead {
-        case 0xC2...0xDF:
-            return continuation(1) ? 2 : nil
-        case 0xE0:
-            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : nil
-        case 0xE1...0xEC, 0xEE...0xEF:
-            return continuation(1) && continuation(2) ? 3 : nil
-        case 0xED:
-            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : nil
-        case 0xF0:
-            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : nil
-        case 0xF1...0xF3:
-            return continuation(1) && continuation(2) && continuation(3) ? 4 : nil
-        case 0xF4:
-            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : nil
-        default:
-            return nil
-        }
+        return unit
     }
 }

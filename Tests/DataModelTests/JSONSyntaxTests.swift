@@ -1,5 +1,5 @@
 import Foundation
-import Pipeline
+import DataModel
 import Testing
 
 @Suite("JSONSyntax: strict validation without a tree")

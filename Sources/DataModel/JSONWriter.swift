@@ -1,0 +1,147 @@
+/// Writes JSON into a caller-owned byte buffer, and holds the one mapping
+/// from ``Value`` to JSON that every sink uses:
+///
+/// | value | JSON |
+/// |---|---|
+/// | `.int`, `.double` | a number (shortest form that reads back the same) |
+/// | `.float` | a number in its single-precision shortest form (`0.1`) |
+/// | NaN, ±infinity | the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON has no such numbers) |
+/// | `.decimal` | a string with the exact digits (`"12.340"`), never a binary float |
+/// | `.bytes` | a base64 string |
+/// | `.date` | `"YYYY-MM-DD"` |
+/// | `.time` | `"HH:MM:SS.fff"` or `"HH:MM:SS.ffffff"` |
+/// | `.timestamp` | `"YYYY-MM-DDTHH:MM:SS.fff[fff]Z"` (no `Z` for local timestamps) |
+/// | `.object` | an object, members in order |
+public enum JSONWriter {
+    public static func append(_ value: Value, to out: inout [UInt8]) {
+        switch value {
+        case .null:
+            out.append(contentsOf: "null".utf8)
+        case .bool(let flag):
+            out.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number):
+            appendInteger(number, to: &out)
+        case .float(let number):
+            if number.isFinite {
+                out.append(contentsOf: number.description.utf8)
+            } else {
+                appendNonFinite(Double(number), to: &out)
+            }
+        case .double(let number):
+            if number.isFinite {
+                out.append(contentsOf: number.description.utf8)
+            } else {
+                appendNonFinite(number, to: &out)
+            }
+        case .decimal(let text):
+            appendString(text, to: &out)
+        case .string(let text):
+            appendString(text, to: &out)
+        case .bytes(let bytes):
+            out.append(UInt8(ascii: "\""))
+            Base64.append(bytes, to: &out)
+            out.append(UInt8(ascii: "\""))
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                append(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            for (index, field) in object.fields.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                appendString(field.key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                append(field.value, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .date(let days):
+            out.append(UInt8(ascii: "\""))
+            CivilTime.appendDate(days: Int64(days), to: &out)
+            out.append(UInt8(ascii: "\""))
+        case .time(let micros, let precision):
+            out.append(UInt8(ascii: "\""))
+            CivilTime.appendTime(micros: micros, precision: precision, to: &out)
+            out.append(UInt8(ascii: "\""))
+        case .timestamp(let micros, let precision, let utc):
+            out.append(UInt8(ascii: "\""))
+            CivilTime.appendTimestamp(micros: micros, precision: precision, utc: utc, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
+    /// The value as compact JSON text.
+    public static func string(_ value: Value) -> String {
+        var out: [UInt8] = []
+        append(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendNonFinite(_ number: Double, to out: inout [UInt8]) {
+        let text = number.isNaN ? "\"NaN\"" : (number < 0 ? "\"-Infinity\"" : "\"Infinity\"")
+        out.append(contentsOf: text.utf8)
+    }
+
+    // MARK: Strings and numbers
+
+    /// Writes a JSON string literal, escaping quotes, backslashes and
+    /// control characters. Runs that need no escaping are copied in bulk.
+    public static func appendString(_ string: String, to out: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { appendString($0, to: &out) }
+    }
+
+    public static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { appendString($0, to: &out) }
+    }
+
+    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F else { continue }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+            runStart = index + 1
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+            case 0x09: out.append(contentsOf: #"\t"#.utf8)
+            default:
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0xF)])
+            }
+        }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Decimal digits without going through `String`.
+    public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var index = digits.count
+            repeat {
+                index -= 1
+                digits[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
+        }
+    }
+
+    /// A JSON string holding `bytes` base64-encoded.
+    public static func appendBase64String(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        Base64.append(bytes, to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+}

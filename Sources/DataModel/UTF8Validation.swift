@@ -1,0 +1,50 @@
+/// UTF-8 well-formedness (Unicode 15, table 3-7): no overlongs, no surrogates,
+/// nothing above U+10FFFF.
+public enum UTF8Validation {
+    /// The offset of the first invalid byte, or `nil` when all is valid.
+    public static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { buffer in
+            var index = 0
+            while index < buffer.count {
+                if buffer[index] < 0x80 {
+                    index += 1
+                } else if let length = sequenceLength(buffer, at: index) {
+                    index += length
+                } else {
+                    return index
+                }
+            }
+            return nil
+        }
+    }
+
+    public static func isValid(_ bytes: [UInt8]) -> Bool { firstInvalidOffset(bytes) == nil }
+
+    /// Length of the multi-byte sequence starting at `index`, or `nil` if malformed.
+    @inline(__always)
+    static func sequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+        let lead = bytes[index]
+        let remaining = bytes.count - index
+        @inline(__always) func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            offset < remaining && range.contains(bytes[index + offset])
+        }
+        switch lead {
+        case 0xC2...0xDF:
+            return continuation(1) ? 2 : nil
+        case 0xE0:
+            return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : nil
+        case 0xE1...0xEC, 0xEE...0xEF:
+            return continuation(1) && continuation(2) ? 3 : nil
+        case 0xED:
+            return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : nil
+        case 0xF0:
+            return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF1...0xF3:
+            return continuation(1) && continuation(2) && continuation(3) ? 4 : nil
+        case 0xF4:
+            return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : nil
+        default:
+            return nil
+        }
+    }
+}
