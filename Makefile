@@ -2,19 +2,21 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Debian packages: the three C libraries we link, and the real Kafka clients
-# and tools the tests check us against.
-APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev \
-                kcat prometheus python3 python3-confluent-kafka curl
-# The test tools' Python interpreter: Debian's, where python3-confluent-kafka lives.
-PYTHON := /usr/bin/python3
+# Debian packages: the C libraries we link, and the real Kafka clients and
+# tools the tests check us against.
+APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libcurl4-openssl-dev \
+                kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates
+# Test tools from PyPI (Tests/requirements.txt, pinned) live in a project-local
+# virtual environment on Debian's python3, which also sees python3-confluent-kafka.
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 BUILD_FLAGS ?=
 
-.PHONY: help deps build run test test-swift test-e2e openapi bench clean
+.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench clean
 
 help:
 	@echo "make run    install what is missing, build, start 'consumerd serve --dev' on $(LISTEN)"
@@ -30,6 +32,12 @@ deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed
+
+$(VENV)/.installed: Tests/requirements.txt
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/requirements.txt
+	touch $@
 
 # The binary serves GET /openapi.yaml from this generated copy; a test fails
 # when it is out of date.
@@ -50,8 +58,9 @@ test: deps openapi
 	$(MAKE) test-swift
 	$(MAKE) test-e2e
 
+# The test tools' interpreter for the Swift suites (fastavro, openapi-spec-validator).
 test-swift:
-	swift test --skip-build
+	CONSUMERD_TEST_PYTHON=$(CURDIR)/$(PYTHON) OPENAPI_PYTHON=$(CURDIR)/$(PYTHON) swift test --skip-build
 
 # Starts the real binary and a `consumerd dev-broker`, drives them with
 # curl-like HTTP, kcat and confluent-kafka, checks /metrics with promtool.
@@ -62,5 +71,13 @@ bench: deps
 	swift build -c release
 	bench/run.sh
 
+# The Avro decoder tests (conformance and hostile bytes) under AddressSanitizer
+# and LeakSanitizer, in their own build folder.
+test-asan: deps
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	CONSUMERD_SANITIZER=address CONSUMERD_TEST_PYTHON=$(CURDIR)/$(PYTHON) \
+		ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp \
+		.build-asan/debug/consumerdPackageTests.xctest --testing-library swift-testing --filter AvroTests
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-asan $(VENV)

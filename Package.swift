@@ -1,11 +1,13 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers, bottom up (arrows only point down; only the three wrapper modules
-// Kafka, HTTPServer and, later, Avro touch C pointers):
-//   CRdKafka / CMicroHTTPD / CAvro   system-library shims
-//   Kafka, HTTPServer                C libraries in Swift
-//   Pipeline                         records, decoders, sinks
+// Layers, bottom up (arrows only point down; only the wrapper modules
+// Kafka, HTTPServer, HTTPClient and Avro touch C pointers):
+//   CRdKafka / CMicroHTTPD / CAvro / CCurl   system-library shims
+//   DataModel                        values, JSON, strict decoding
+//   Kafka, HTTPServer, HTTPClient    C libraries in Swift
+//   Avro                             avro-c, Schema Registry client
+//   Pipeline                         records, decoders, stages, sinks
 //   ConsumerManager                  specs, runtimes, registry, health, metrics
 //   ControlPlane                     REST routes over HTTPServer
 //   consumerd                        the executable
@@ -37,6 +39,11 @@ let package = Package(
             pkgConfig: "avro-c",
             providers: [.apt(["libavro-dev"])]
         ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
         // Values, JSON parsing and writing, strict decoding: no dependencies.
         .target(name: "DataModel"),
         .target(
@@ -46,6 +53,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Blocking HTTP client (Schema Registry, HTTP sinks, webhooks).
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        // avro-c in Swift: schemas, decoding with resolution, encoding, the Schema Registry client.
+        .target(name: "Avro", dependencies: ["CAvro", "DataModel", "HTTPClient"]),
         .target(
             name: "HTTPServer",
             dependencies: [
@@ -103,6 +114,7 @@ let package = Package(
             dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
+        .testTarget(name: "AvroTests", dependencies: ["Avro", "DataModel", "TestSupport"], exclude: ["fastavro_cases.py"]),
         .testTarget(name: "DataModelTests", dependencies: ["DataModel", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),

@@ -20,9 +20,23 @@ public enum UTF8Validation {
 
     public static func isValid(_ bytes: [UInt8]) -> Bool { firstInvalidOffset(bytes) == nil }
 
+    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] < 0x80 {
+                index += 1
+            } else if let length = sequenceLength(bytes, at: index) {
+                index += length
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+
     /// Length of the multi-byte sequence starting at `index`, or `nil` if malformed.
     @inline(__always)
-    static func sequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
+    public static func sequenceLength(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Int? {
         let lead = bytes[index]
         let remaining = bytes.count - index
         @inline(__always) func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {

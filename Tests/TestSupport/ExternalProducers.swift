@@ -58,10 +58,13 @@ public struct CommandFailed: Error, CustomStringConvertible {
 
 /// Runs a program to completion; returns its standard output.
 @discardableResult
-public func run(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
+public func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let stdout = Pipe()
     let stderr = Pipe()
     let stdin = Pipe()
