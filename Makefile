@@ -16,7 +16,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 BUILD_FLAGS ?=
 
-.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench clean
+.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench bench-decode clean
 
 help:
 	@echo "make run    install what is missing, build, start 'consumerd serve --dev' on $(LISTEN)"
@@ -57,10 +57,14 @@ test: deps openapi
 	swift build --build-tests
 	$(MAKE) test-swift
 	$(MAKE) test-e2e
+	$(MAKE) test-asan
 
 # The test tools' interpreter for the Swift suites (fastavro, openapi-spec-validator).
+# Broker faults run last, alone in their own process (see FaultInjectionTests).
+TEST_ENV := CONSUMERD_TEST_PYTHON=$(CURDIR)/$(PYTHON) OPENAPI_PYTHON=$(CURDIR)/$(PYTHON)
 test-swift:
-	CONSUMERD_TEST_PYTHON=$(CURDIR)/$(PYTHON) OPENAPI_PYTHON=$(CURDIR)/$(PYTHON) swift test --skip-build
+	$(TEST_ENV) swift test --skip-build
+	$(TEST_ENV) CONSUMERD_ISOLATED=FaultInjectionTests swift test --skip-build --filter FaultInjectionTests
 
 # Starts the real binary and a `consumerd dev-broker`, drives them with
 # curl-like HTTP, kcat and confluent-kafka, checks /metrics with promtool.
@@ -70,6 +74,11 @@ test-e2e:
 bench: deps
 	swift build -c release
 	bench/run.sh
+
+# Decode cost per record: JSON validated, JSON parsed, Avro (bench/decode).
+bench-decode: deps
+	swift build -c release --product decode-bench
+	.build/release/decode-bench
 
 # The Avro decoder tests (conformance and hostile bytes) under AddressSanitizer
 # and LeakSanitizer, in their own build folder.

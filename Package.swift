@@ -67,6 +67,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
+                "Avro",
                 "DataModel",
                 "Kafka",
                 .product(name: "Logging", package: "swift-log"),

@@ -78,7 +78,7 @@ extension ConsumerManager {
                 }
                 if let snapshot = entry.runtime?.snapshot {
                     // A run that committed a batch has recovered.
-                    if snapshot.state.isActive, snapshot.stats.batches > 0, entry.consecutiveFailures > 0 {
+                    if snapshot.state.isActive, snapshot.progress.stats.batches > 0, entry.consecutiveFailures > 0 {
                         entry.consecutiveFailures = 0
                         metrics.instruments(for: name).consecutiveFailures.set(Int64(0))
                     }
@@ -93,8 +93,8 @@ extension ConsumerManager {
     /// Rates over the last health interval, from the run's counters.
     private func sample(_ health: inout HealthSample, _ snapshot: RuntimeSnapshot, now: ContinuousClock.Instant) {
         if let at = health.at, now - at < configuration.healthInterval, health.generation == snapshot.generation { return }
-        let consumed = snapshot.stats.messagesConsumed
-        let written = snapshot.stats.recordsWritten
+        let consumed = snapshot.progress.stats.messagesConsumed
+        let written = snapshot.progress.stats.recordsWritten
         if let at = health.at, health.generation == snapshot.generation {
             let seconds = max((now - at).timeInterval, 0.001)
             health.rates = Rates(
@@ -136,6 +136,9 @@ extension ConsumerManager {
         case .running, .paused:
             if let snapshot, snapshot.sinceLastLoop > configuration.stallTimeout {
                 return unhealthy("stalled: the poll loop has not run for \(Int(snapshot.sinceLastLoop.timeInterval))s")
+            }
+            if let reason = snapshot?.progress.degradedReason {
+                return ConsumerHealth(status: .degraded, reason: reason, lastCheck: lastCheck)
             }
             return healthy
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Logging
+import Pipeline
 import Synchronization
 
 /// Registers, persists, runs and supervises consumers.
@@ -25,6 +26,8 @@ public final class ConsumerManager: Sendable {
         public var shutdownTimeout: Duration = .seconds(30)
         /// Refresh interval of lag and positions inside each consumer.
         public var progressInterval: Duration = .seconds(1)
+        /// Backoff for a partition held back by a transient record error.
+        public var recordRetry = RetryPolicy.recordDefault
 
         public init(dataDirectory: String, kafka: KafkaConfig) {
             self.dataDirectory = dataDirectory
@@ -39,6 +42,8 @@ public final class ConsumerManager: Sendable {
     let metrics: ConsumerMetrics
     let logger: Logger
     let store: SpecStore
+    /// Schema Registry clients and caches, shared by every consumer.
+    let decoderServices = DecoderServices()
     let registry = Mutex<Registry>(Registry())
     private let persistLock = Mutex<Void>(())
 
@@ -260,6 +265,8 @@ public final class ConsumerManager: Sendable {
             sinkPath: sinkPath(for: spec),
             instruments: metrics.instruments(for: spec.name),
             logger: logger,
+            recordRetry: configuration.recordRetry,
+            decoderServices: decoderServices,
             refreshInterval: configuration.progressInterval,
             onExit: { [weak self] runtime in self?.runtimeExited(runtime) })
         let runtime = ConsumerRuntime(spec: spec, generation: entry.generation, settings: settings, paused: paused)
@@ -311,8 +318,7 @@ public final class ConsumerManager: Sendable {
             generation: entry.generation,
             spec: entry.spec.redacted,
             sinkTarget: sinkPath(for: entry.spec) ?? "stdout",
-            partitions: snapshot?.partitions ?? [],
-            stats: snapshot?.stats ?? RuntimeStats(),
+            progress: snapshot?.progress ?? RuntimeProgress(),
             rates: entry.health.rates,
             lastError: snapshot?.lastError ?? entry.lastFailure,
             consecutiveFailures: entry.consecutiveFailures,

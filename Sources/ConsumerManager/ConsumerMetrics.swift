@@ -37,6 +37,10 @@ public final class ConsumerMetrics: Sendable {
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
         .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
     ]
+    static let decodeBuckets: [Duration] = [
+        .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50),
+        .microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1),
+    ]
     static let writeBuckets: [Duration] = [
         .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
@@ -57,6 +61,16 @@ public final class ConsumerMetrics: Sendable {
         static var state: MetricNameDescriptor { descriptor("consumer_state", "", "1 for the consumer's current state, 0 for the others.") }
         static var restarts: MetricNameDescriptor { descriptor("restarts", "total", "Consumer restarts by reason (failure, manual, spec_update).") }
         static var failures: MetricNameDescriptor { descriptor("consumer_consecutive_failures", "", "Failed runs since the last successful batch.") }
+        static var stageRecords: MetricNameDescriptor { descriptor(
+            "stage_records", "total", "Records through each record-path stage by outcome (in, kept, dropped, dead_lettered, failed).") }
+        static var stageRejections: MetricNameDescriptor { descriptor(
+            "stage_rejections", "total", "Records a stage dropped, dead-lettered or failed on, by reason.") }
+        static var qualityViolations: MetricNameDescriptor { descriptor("quality_violations", "total", "Data-quality rule violations by rule.") }
+        static var sequenceGaps: MetricNameDescriptor { descriptor("sequence_gaps", "total", "Sequence numbers skipped ahead (gap events).") }
+        static var sequenceDuplicates: MetricNameDescriptor { descriptor("sequence_duplicates", "total", "Sequence numbers seen twice in a row.") }
+        static var sequenceOutOfOrder: MetricNameDescriptor { descriptor("sequence_out_of_order", "total", "Sequence numbers below the last one seen.") }
+        static var decodeDuration: MetricNameDescriptor { descriptor(
+            "decode_duration", "seconds", "Time to decode one record (every 64th record is timed).") }
     }
 }
 
@@ -69,6 +83,9 @@ public final class ConsumerInstruments: Sendable {
     let batches: Counter
     let batchDuration: DurationHistogram
     let consecutiveFailures: Gauge
+    let sequenceGaps: Counter
+    let sequenceDuplicates: Counter
+    let sequenceOutOfOrder: Counter
     private let states: [ConsumerState: Gauge]
     private let keyed = Mutex<KeyedSeries>(KeyedSeries())
 
@@ -87,6 +104,9 @@ public final class ConsumerInstruments: Sendable {
         batchDuration = registry.makeDurationHistogram(
             descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
         consecutiveFailures = registry.makeGauge(descriptor: Name.failures, labels: labels)
+        sequenceGaps = registry.makeCounter(descriptor: Name.sequenceGaps, labels: labels)
+        sequenceDuplicates = registry.makeCounter(descriptor: Name.sequenceDuplicates, labels: labels)
+        sequenceOutOfOrder = registry.makeCounter(descriptor: Name.sequenceOutOfOrder, labels: labels)
         states = Dictionary(uniqueKeysWithValues: ConsumerState.allCases.map { state in
             (state, registry.makeGauge(descriptor: Name.state, labels: labels + [("state", state.rawValue)]))
         })
@@ -122,13 +142,31 @@ public final class ConsumerInstruments: Sendable {
         counter(ConsumerMetrics.Name.restarts, [("consumer", consumer), ("reason", reason)])
     }
 
+    public func stageRecords(stage: String, outcome: String) -> Counter {
+        counter(ConsumerMetrics.Name.stageRecords, [("consumer", consumer), ("stage", stage), ("outcome", outcome)])
+    }
+
+    public func stageRejections(stage: String, outcome: String, reason: String) -> Counter {
+        counter(ConsumerMetrics.Name.stageRejections, [("consumer", consumer), ("stage", stage), ("outcome", outcome), ("reason", reason)])
+    }
+
+    public func qualityViolations(rule: String) -> Counter {
+        counter(ConsumerMetrics.Name.qualityViolations, [("consumer", consumer), ("rule", rule)])
+    }
+
     public func sinkWriteDuration(sink: String) -> DurationHistogram {
-        let labels = [("consumer", consumer), ("sink", sink)]
-        return keyed.withLock { series in
-            let key = Self.key(ConsumerMetrics.Name.sinkWrite, labels)
+        histogram(ConsumerMetrics.Name.sinkWrite, [("consumer", consumer), ("sink", sink)], buckets: ConsumerMetrics.writeBuckets)
+    }
+
+    public func decodeDuration(format: String) -> DurationHistogram {
+        histogram(ConsumerMetrics.Name.decodeDuration, [("consumer", consumer), ("format", format)], buckets: ConsumerMetrics.decodeBuckets)
+    }
+
+    private func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Duration]) -> DurationHistogram {
+        keyed.withLock { series in
+            let key = Self.key(descriptor, labels)
             if let existing = series.histograms[key] { return existing }
-            let histogram = registry.makeDurationHistogram(
-                descriptor: ConsumerMetrics.Name.sinkWrite, labels: labels, buckets: ConsumerMetrics.writeBuckets)
+            let histogram = registry.makeDurationHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
             series.histograms[key] = histogram
             return histogram
         }
@@ -183,6 +221,7 @@ public final class ConsumerInstruments: Sendable {
         registry.unregisterCounter(batches)
         registry.unregisterDurationHistogram(batchDuration)
         registry.unregisterGauge(consecutiveFailures)
+        [sequenceGaps, sequenceDuplicates, sequenceOutOfOrder].forEach(registry.unregisterCounter)
         states.values.forEach(registry.unregisterGauge)
     }
 }

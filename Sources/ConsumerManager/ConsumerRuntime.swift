@@ -28,6 +28,11 @@ final class ConsumerRuntime: Sendable {
         var instruments: ConsumerInstruments
         var logger: Logger
         var sinkRetry = RetryPolicy.sinkDefault
+        /// Holding back a partition whose record hit a transient error (an
+        /// unreachable registry): backoff between attempts, no limit.
+        var recordRetry = RetryPolicy.recordDefault
+        /// Shared by every run's decoders (Schema Registry clients and caches).
+        var decoderServices: DecoderServices
         /// How often lag and positions are refreshed while idle.
         var refreshInterval: Duration = .seconds(1)
         var onExit: @Sendable (ConsumerRuntime) -> Void
@@ -37,8 +42,7 @@ final class ConsumerRuntime: Sendable {
         var state: ConsumerState = .starting
         var since = Date()
         var lastError: ConsumerFailure?
-        var partitions: [PartitionStatus] = []
-        var stats = RuntimeStats()
+        var progress = RuntimeProgress()
         var stopRequested = false
         var pauseRequested = false
     }
@@ -81,8 +85,7 @@ final class ConsumerRuntime: Sendable {
         return shared.withLock { shared in
             RuntimeSnapshot(
                 generation: generation, state: shared.state, since: shared.since, lastError: shared.lastError,
-                partitions: shared.partitions, stats: shared.stats,
-                sinceLastLoop: ContinuousClock.now - (Self.epoch + .nanoseconds(nanos)))
+                progress: shared.progress, sinceLastLoop: ContinuousClock.now - (Self.epoch + .nanoseconds(nanos)))
         }
     }
 
@@ -118,11 +121,8 @@ final class ConsumerRuntime: Sendable {
         settings.instruments.setState(state)
     }
 
-    func publish(partitions: [PartitionStatus], stats: RuntimeStats) {
-        shared.withLock { shared in
-            shared.partitions = partitions
-            shared.stats = stats
-        }
+    func publish(_ progress: RuntimeProgress) {
+        shared.withLock { $0.progress = progress }
     }
 
     func record(_ failure: ConsumerFailure) {
@@ -137,16 +137,33 @@ struct RuntimeSnapshot: Sendable {
     var state: ConsumerState
     var since: Date
     var lastError: ConsumerFailure?
-    var partitions: [PartitionStatus]
-    var stats: RuntimeStats
+    var progress: RuntimeProgress
     /// Time since the loop last came round; long means a stuck call.
     var sinceLastLoop: Duration
 }
 
+/// What a run reports about its progress, published as one value.
+public struct RuntimeProgress: Sendable, Equatable {
+    public var partitions: [PartitionStatus] = []
+    public var stats = RuntimeStats()
+    /// Per record-path stage, decode first.
+    public var stages: [StageCounts] = []
+    public var qualityViolations: [String: Int64] = [:]
+    public var sequence: SequenceStatistics?
+    /// Why the consumer runs but cannot make full progress (partitions held
+    /// back by a transient error); `nil` when it can.
+    public var degradedReason: String?
+
+    public init() {}
+}
+
 /// Counters of one run.
 public struct RuntimeStats: Sendable, Equatable {
+    /// Records that reached a disposition: written, dropped or dead-lettered.
     public var messagesConsumed: Int64 = 0
     public var recordsWritten: Int64 = 0
+    /// Dropped by a stage (filtered, a quality rule, a duplicate, `on_*: drop`).
+    public var recordsDropped: Int64 = 0
     public var errors: Int64 = 0
     public var batches: Int64 = 0
     public var commits: Int64 = 0

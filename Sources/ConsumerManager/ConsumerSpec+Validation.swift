@@ -23,6 +23,7 @@ extension ConsumerSpec {
         }
         try validateSubscription()
         try validateGroupID()
+        try validateRecordPath()
         try validateBatch()
         try validateSink()
         try validateKafkaProperties()
@@ -77,6 +78,30 @@ extension ConsumerSpec {
         }
         guard groupID.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
             throw .invalid("group_id", "must not contain control characters")
+        }
+    }
+
+    /// Format, preset and stages: everything a run compiles, compiled once
+    /// here so that a spec that cannot run is refused at registration.
+    private func validateRecordPath() throws(ConsumerManagerError) {
+        do {
+            try format.validate()
+        } catch {
+            throw .invalid(error.under("format").field, error.message)
+        }
+        if let password = format.schemaRegistry?.password, password == KafkaConfig.redactedValue {
+            throw .invalid("format.schema_registry.password", "is the mask GET shows; send the real secret (or leave the field out)")
+        }
+        let path = effectiveRecordPath
+        if path.readsFields, !format.type.isStructured {
+            let section = recordPath.validation != nil ? "validation" : recordPath.quality != nil ? "quality"
+                : recordPath.sequence != nil ? "sequence" : recordPath.transforms != nil ? "transforms" : "preset"
+            throw .invalid(section, "reads record fields, which a \(format.type.rawValue) format does not have (use json or avro)")
+        }
+        do {
+            _ = try path.makeStages(deadLetterAvailable: false)
+        } catch {
+            throw .invalid(error.field, error.message)
         }
     }
 
@@ -155,6 +180,7 @@ extension ConsumerSpec {
     public var redacted: ConsumerSpec {
         var copy = self
         copy.kafka = ClientPropertyPolicy.redact(kafka)
+        if copy.format.schemaRegistry?.password != nil { copy.format.schemaRegistry?.password = KafkaConfig.redactedValue }
         return copy
     }
 
@@ -164,6 +190,11 @@ extension ConsumerSpec {
         var copy = self
         for (name, value) in kafka where value == KafkaConfig.redactedValue && KafkaConfig.isSensitive(name) {
             copy.kafka[name] = previous.kafka[name]
+        }
+        if format.schemaRegistry?.password == KafkaConfig.redactedValue,
+            previous.format.schemaRegistry?.url == format.schemaRegistry?.url
+        {
+            copy.format.schemaRegistry?.password = previous.format.schemaRegistry?.password
         }
         return copy
     }

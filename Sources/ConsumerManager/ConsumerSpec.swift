@@ -1,9 +1,11 @@
 import DataModel
+import DataModel
 import Pipeline
 
-/// A consumer as declared over the API: what to read, how to decode and
-/// batch it, where to write it, and how to recover. Decoding fills defaults
-/// and rejects unknown fields; ``validate()`` checks every value.
+/// A consumer as declared over the API: what to read, how to decode,
+/// check and transform it (the record path), how to batch it, where to
+/// write it, and how to recover. Decoding fills defaults and rejects unknown
+/// fields; ``validate()`` checks every value.
 public struct ConsumerSpec: Sendable, Equatable, Codable {
     public var name: String
     public var description: String?
@@ -12,7 +14,12 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     /// A regex subscription (`^market\..*`), POSIX extended syntax.
     public var topicPattern: String?
     public var groupID: String
-    public var format: Format
+    public var format: FormatSpec
+    /// A named set of stages from the seeds (`market-trades`, …); the
+    /// spec's own sections override the preset's, section by section.
+    public var preset: Preset?
+    /// Validation, quality, sequence, transforms and error policies as given.
+    public var recordPath: RecordPathSpec
     public var batch: Batch
     public var sink: SinkSpec
     /// Extra librdkafka consumer properties, from an allowlist.
@@ -20,12 +27,6 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     public var restart: RestartSpec
     /// Start as soon as it is registered.
     public var autostart: Bool
-
-    public struct Format: Sendable, Equatable, Codable {
-        public var type: ValueFormat
-
-        public init(type: ValueFormat = .json) { self.type = type }
-    }
 
     public struct Batch: Sendable, Equatable, Codable {
         public var maxRecords: Int
@@ -100,7 +101,9 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         topics: [String]? = nil,
         topicPattern: String? = nil,
         groupID: String? = nil,
-        format: Format = Format(),
+        format: FormatSpec = FormatSpec(),
+        preset: Preset? = nil,
+        recordPath: RecordPathSpec = RecordPathSpec(),
         batch: Batch = Batch(),
         sink: SinkSpec? = nil,
         kafka: [String: String] = [:],
@@ -113,6 +116,8 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.topicPattern = topicPattern
         self.groupID = groupID ?? Self.defaultGroupID(for: name)
         self.format = format
+        self.preset = preset
+        self.recordPath = recordPath
         self.batch = batch
         self.sink = sink ?? SinkSpec(type: .file, path: Self.defaultSinkPath(for: name))
         self.kafka = kafka
@@ -127,6 +132,20 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     public var subscriptionDescription: String {
         topicPattern ?? (topics ?? []).joined(separator: ",")
     }
+
+    /// The record path that runs: the preset's sections, each replaced by the
+    /// spec's own where it has one.
+    public var effectiveRecordPath: RecordPathSpec {
+        guard let base = preset?.recordPath else { return recordPath }
+        return RecordPathSpec(
+            validation: recordPath.validation ?? base.validation,
+            quality: recordPath.quality ?? base.quality,
+            sequence: recordPath.sequence ?? base.sequence,
+            transforms: recordPath.transforms ?? base.transforms,
+            onError: RecordPathSpec.OnError(
+                decode: recordPath.onError.decode ?? base.onError.decode,
+                transform: recordPath.onError.transform ?? base.onError.transform))
+    }
 }
 
 // MARK: - JSON
@@ -136,7 +155,9 @@ extension ConsumerSpec {
         case name, description, topics
         case topicPattern = "topic_pattern"
         case groupID = "group_id"
-        case format, batch, sink, kafka, restart, autostart
+        case format, preset, validation, quality, sequence, transforms
+        case onError = "on_error"
+        case batch, sink, kafka, restart, autostart
     }
 
     public init(from decoder: any Decoder) throws {
@@ -149,7 +170,14 @@ extension ConsumerSpec {
             topics: try container.decodeUnlessAbsent([String].self, forKey: .topics),
             topicPattern: try container.decodeUnlessAbsent(String.self, forKey: .topicPattern),
             groupID: try container.decodeUnlessAbsent(String.self, forKey: .groupID),
-            format: try container.decodeUnlessAbsent(Format.self, forKey: .format) ?? Format(),
+            format: try container.decodeUnlessAbsent(FormatSpec.self, forKey: .format) ?? FormatSpec(),
+            preset: try container.decodeEnumIfPresent(Preset.self, forKey: .preset),
+            recordPath: RecordPathSpec(
+                validation: try container.decodeUnlessAbsent(ValidationSpec.self, forKey: .validation),
+                quality: try container.decodeUnlessAbsent(QualitySpec.self, forKey: .quality),
+                sequence: try container.decodeUnlessAbsent(SequenceSpec.self, forKey: .sequence),
+                transforms: try container.decodeUnlessAbsent([TransformSpec].self, forKey: .transforms),
+                onError: try container.decodeUnlessAbsent(RecordPathSpec.OnError.self, forKey: .onError) ?? .init()),
             batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
             sink: try container.decodeUnlessAbsent(SinkSpec.self, forKey: .sink),
             kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
@@ -166,6 +194,12 @@ extension ConsumerSpec {
         try container.encodeIfPresent(topicPattern, forKey: .topicPattern)
         try container.encode(groupID, forKey: .groupID)
         try container.encode(format, forKey: .format)
+        try container.encodeIfPresent(preset, forKey: .preset)
+        try container.encodeIfPresent(recordPath.validation, forKey: .validation)
+        try container.encodeIfPresent(recordPath.quality, forKey: .quality)
+        try container.encodeIfPresent(recordPath.sequence, forKey: .sequence)
+        try container.encodeIfPresent(recordPath.transforms, forKey: .transforms)
+        if recordPath.onError != .init() { try container.encode(recordPath.onError, forKey: .onError) }
         try container.encode(batch, forKey: .batch)
         try container.encode(sink, forKey: .sink)
         try container.encode(kafka, forKey: .kafka)
@@ -174,13 +208,21 @@ extension ConsumerSpec {
     }
 }
 
-extension ConsumerSpec.Format {
-    enum CodingKeys: String, CodingKey, CaseIterable { case type }
+extension RecordPathSpec.OnError: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable { case decode, transform }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(type: try container.decodeEnum(ValueFormat.self, forKey: .type))
+        self.init(
+            decode: try container.decodeEnumIfPresent(RejectionPolicy.self, forKey: .decode),
+            transform: try container.decodeEnumIfPresent(RejectionPolicy.self, forKey: .transform))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(decode, forKey: .decode)
+        try container.encodeIfPresent(transform, forKey: .transform)
     }
 }
 

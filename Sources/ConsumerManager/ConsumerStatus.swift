@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// Everything known about one consumer at one moment.
 public struct ConsumerStatus: Sendable {
@@ -12,8 +13,10 @@ public struct ConsumerStatus: Sendable {
     public var spec: ConsumerSpec
     /// Where the sink writes (an absolute path, or `stdout`).
     public var sinkTarget: String
-    public var partitions: [PartitionStatus]
-    public var stats: RuntimeStats
+    /// Assignment, counters, per-stage counts, sequence tracking, degradation.
+    public var progress: RuntimeProgress
+    public var partitions: [PartitionStatus] { progress.partitions }
+    public var stats: RuntimeStats { progress.stats }
     public var rates: Rates
     public var lastError: ConsumerFailure?
     public var consecutiveFailures: Int
@@ -43,7 +46,13 @@ public struct Rates: Sendable, Equatable {
 
 public struct ConsumerHealth: Sendable, Equatable {
     public enum Status: String, Sendable {
-        case healthy, unhealthy
+        /// Doing what the operator asked.
+        case healthy
+        /// Running, but held back by something transient (an unreachable
+        /// Schema Registry); still ready.
+        case degraded
+        /// Not doing what the operator asked; `/health/ready` answers 503.
+        case unhealthy
     }
 
     public var status: Status
@@ -53,6 +62,8 @@ public struct ConsumerHealth: Sendable, Equatable {
     public var lastCheck: Date?
 
     public var isHealthy: Bool { status == .healthy }
+    /// Counts against readiness.
+    public var isUnhealthy: Bool { status == .unhealthy }
 }
 
 /// The `/health` summary: every consumer's health, in the seeds' shape.
@@ -68,14 +79,15 @@ public struct HealthReport: Sendable {
 
     public var consumers: [ConsumerStatus]
     public var healthy: Int { consumers.count(where: \.health.isHealthy) }
-    public var unhealthy: Int { consumers.count - healthy }
+    public var degraded: Int { consumers.count(where: { $0.health.status == .degraded }) }
+    public var unhealthy: Int { consumers.count(where: \.health.isUnhealthy) }
 
     public var overall: Overall {
-        if unhealthy == 0 { return .healthy }
-        return healthy == 0 ? .unhealthy : .degraded
+        if unhealthy > 0, unhealthy == consumers.count { return .unhealthy }
+        return healthy == consumers.count ? .healthy : .degraded
     }
 
     public var unhealthyNames: [String] {
-        consumers.filter { !$0.health.isHealthy }.map(\.name).sorted()
+        consumers.filter(\.health.isUnhealthy).map(\.name).sorted()
     }
 }

@@ -261,8 +261,9 @@ paths:
         A consumer is healthy when it does what the operator asked: one
         stopped on purpose is healthy; one that should run but failed, is
         restarting, has stalled (its poll loop has not come round for 60 s) or
-        is stuck starting or stopping is unhealthy. `overall_status` is
-        `healthy` (none unhealthy), `degraded` (some) or `unhealthy` (all).
+        is stuck starting or stopping is unhealthy. One that runs but holds
+        partitions back on a transient error is degraded. `overall_status` is
+        `healthy` (all healthy), `unhealthy` (all unhealthy) or `degraded`.
       responses:
         "200":
           description: The summary.
@@ -312,6 +313,23 @@ paths:
           content:
             text/plain:
               schema: { type: string }
+  /presets:
+    get:
+      tags: [operations]
+      operationId: listPresets
+      summary: The record-path presets a spec can name, with what each fills in.
+      responses:
+        "200":
+          description: Every preset.
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [presets]
+                properties:
+                  presets:
+                    type: array
+                    items: { $ref: "#/components/schemas/Preset" }
   /openapi.yaml:
     get:
       tags: [operations]
@@ -476,13 +494,115 @@ components:
           properties:
             type:
               type: string
-              enum: [json, string, bytes]
+              enum: [json, string, bytes, avro]
               default: json
               description: |
-                `json`: values must be JSON (validated strictly; a value that is
-                not stops the consumer before it, nothing past it is committed).
-                `string`: UTF-8 text, written as a JSON string. `bytes`: anything,
-                written base64.
+                `json`: values must be JSON (validated strictly). `string`: UTF-8
+                text, written as a JSON string. `bytes`: anything, written
+                base64. `avro`: Confluent-framed Avro with `schema_registry`, or
+                plain Avro datums of `writer_schema`; written as JSON by the
+                mapping in the README (unions as plain values, enums as
+                symbols, decimals as exact strings, timestamps as ISO-8601 UTC).
+                A record that cannot be decoded goes by `on_error.decode`.
+            schema_registry:
+              type: object
+              additionalProperties: false
+              required: [url]
+              description: Avro only. Writer schemas are fetched by id (`GET /schemas/ids/{id}`), cached per registry for the whole server. An unreachable registry holds the record's partition back and retries (health `degraded`); an id the registry does not know is a permanent decode error.
+              properties:
+                url: { type: string, pattern: "^https?://", maxLength: 1024 }
+                username: { type: string }
+                password: { type: string, description: "A secret: masked as ******** in responses and logs." }
+            writer_schema:
+              description: Avro only, instead of a registry. The Avro schema (JSON) every message was written with.
+            reader_schema:
+              description: "Avro only. The Avro schema (JSON) records are resolved to (schema evolution: added fields with defaults, removed fields, numeric promotion, enum symbols by name)."
+        preset:
+          type: string
+          enum: [transactions, user-behavior, market-trades, telemetry-metrics, application-logs]
+          description: Fills validation, quality, sequence and transforms from the seeds' record shapes (`GET /presets` shows each). The spec's own sections replace the preset's, section by section.
+        validation:
+          type: object
+          additionalProperties: false
+          required: [schema]
+          description: Checks every record against a JSON Schema (the subset documented in the README).
+          properties:
+            schema:
+              type: object
+              description: "JSON Schema keywords: type, properties, required, additionalProperties, items, minItems, maxItems, enum, const, minimum, maximum, exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern (POSIX extended), format (date-time, date, uuid)."
+            on_invalid:
+              $ref: "#/components/schemas/RejectionPolicy"
+        quality:
+          type: object
+          additionalProperties: false
+          required: [rules]
+          description: Data-quality rules, each counted in `consumerd_quality_violations_total{rule}`.
+          properties:
+            rules:
+              type: array
+              minItems: 1
+              maxItems: 64
+              items:
+                type: object
+                additionalProperties: false
+                required: [check, field]
+                properties:
+                  check: { type: string, enum: [not_null, range, freshness] }
+                  field: { type: string, description: "A field path: `a.b[0].c`." }
+                  min: { type: number }
+                  max: { type: number }
+                  max_age_s: { type: number, description: "freshness: the oldest acceptable timestamp, in seconds." }
+                  unit: { type: string, enum: [seconds, milliseconds, microseconds], description: "freshness: the unit of numeric timestamps (default milliseconds)." }
+                  name: { type: string, description: "The metric label; default `<check>_<field>`." }
+            on_violation:
+              type: string
+              enum: [flag, drop, dead_letter]
+              default: flag
+              description: "`flag` keeps the record (and, with `flag_field`, lists the violated rules in it)."
+            flag_field: { type: string }
+        sequence:
+          type: object
+          additionalProperties: false
+          required: [key_field, sequence_field]
+          description: Per-key sequence tracking (gaps, duplicates, out of order). Never blocks; shown in the status and metrics.
+          properties:
+            key_field: { type: string }
+            sequence_field: { type: string }
+            max_keys: { type: integer, minimum: 1, maximum: 10000000, default: 100000 }
+            drop_duplicates: { type: boolean, default: false }
+        transforms:
+          type: array
+          maxItems: 64
+          description: Applied in order; see the README for each type and the expression grammar.
+          items:
+            type: object
+            required: [type]
+            properties:
+              type: { type: string, enum: [compute, add_processing_time, time_parts, rename, project, drop, filter, classify] }
+              field: { type: string }
+              expression: { type: string, maxLength: 1024 }
+              hour_field: { type: string }
+              day_of_week_field: { type: string }
+              from: { type: string }
+              to: { type: string }
+              fields: { type: array, items: { type: string } }
+              where: { type: object, description: "A condition: {field, op, value} or {all|any: [...]} or {not: {...}}." }
+              cases:
+                type: array
+                items:
+                  type: object
+                  required: [when, value]
+                  properties:
+                    when: { type: object }
+                    value: {}
+              default: {}
+        on_error:
+          type: object
+          additionalProperties: false
+          description: What happens to records a stage cannot handle at all.
+          properties:
+            decode: { $ref: "#/components/schemas/RejectionPolicy" }
+            transform: { $ref: "#/components/schemas/RejectionPolicy" }
         batch:
           type: object
           additionalProperties: false
@@ -578,6 +698,14 @@ components:
           type: boolean
           default: true
           description: Start as soon as it is registered.
+    RejectionPolicy:
+      type: string
+      enum: [dead_letter, drop, fail]
+      description: |
+        What a stage does with a record it rejects. `drop` counts it and lets
+        its offset advance; `fail` stops the consumer before it (nothing after
+        it is committed); `dead_letter` sends it to the dead-letter topic
+        (without one, the consumer stops as for `fail`). Unset: `fail`.
     ConsumerResource:
       type: object
       required: [name, spec, status]
@@ -602,7 +730,7 @@ components:
       description: What the operator asked for; persisted and restored when the server starts.
     ConsumerStatus:
       type: object
-      required: [name, state, desired_state, since, generation, deleting, group_id, sink, assignment, lag_total, stats, rates, last_error, consecutive_failures, restarts, next_restart_at, health]
+      required: [name, state, desired_state, since, generation, deleting, group_id, sink, assignment, lag_total, stats, stages, quality_violations, sequence, rates, last_error, consecutive_failures, restarts, next_restart_at, health]
       properties:
         name: { type: string }
         state: { $ref: "#/components/schemas/State" }
@@ -635,6 +763,18 @@ components:
           nullable: true
           description: Sum of the partitions' lag, null while any is unknown.
         stats: { $ref: "#/components/schemas/Stats" }
+        stages:
+          type: array
+          description: What each record-path stage did in the current run, decode first.
+          items: { $ref: "#/components/schemas/StageCounts" }
+        quality_violations:
+          type: object
+          description: Violations per quality rule in the current run.
+          additionalProperties: { type: integer }
+        sequence:
+          allOf:
+            - $ref: "#/components/schemas/SequenceStatistics"
+          nullable: true
         rates: { $ref: "#/components/schemas/Rates" }
         last_error:
           allOf:
@@ -677,10 +817,15 @@ components:
     Stats:
       type: object
       description: Counters of the current run.
-      required: [messages_consumed, records_written, errors, batches, commits, last_batch_at, last_batch_records, last_batch_duration_seconds]
+      required: [messages_consumed, records_written, records_dropped, errors, batches, commits, last_batch_at, last_batch_records, last_batch_duration_seconds]
       properties:
-        messages_consumed: { type: integer }
+        messages_consumed:
+          type: integer
+          description: Records that reached a disposition (written, dropped) and were committed.
         records_written: { type: integer }
+        records_dropped:
+          type: integer
+          description: Dropped by a stage; their offsets were committed.
         errors: { type: integer }
         batches: { type: integer }
         commits: { type: integer }
@@ -693,6 +838,61 @@ components:
           type: number
           nullable: true
           description: From polling the batch's first record to committing its offsets.
+    StageCounts:
+      type: object
+      required: [stage, in, kept, dropped, dead_lettered, failed, reasons, last_error]
+      properties:
+        stage: { type: string, enum: [decode, validation, quality, sequence, transform, sink] }
+        in: { type: integer }
+        kept: { type: integer }
+        dropped: { type: integer }
+        dead_lettered: { type: integer }
+        failed: { type: integer }
+        reasons:
+          type: object
+          description: Per outcome (dropped, dead_lettered, failed), per reason code.
+          additionalProperties:
+            type: object
+            additionalProperties: { type: integer }
+        last_error:
+          type: object
+          nullable: true
+          required: [reason, message, record, at]
+          properties:
+            reason: { type: string }
+            message: { type: string }
+            record: { type: string, nullable: true, description: "topic[partition]@offset" }
+            at: { type: string, format: date-time }
+    SequenceStatistics:
+      type: object
+      required: [gaps, missing, duplicates, out_of_order, unsequenced, tracked_keys, recent_gaps]
+      properties:
+        gaps: { type: integer }
+        missing: { type: integer, description: Sequence numbers skipped in total. }
+        duplicates: { type: integer }
+        out_of_order: { type: integer }
+        unsequenced: { type: integer, description: Records without a key or an integer sequence number. }
+        tracked_keys: { type: integer }
+        recent_gaps:
+          type: array
+          items:
+            type: object
+            required: [key, expected, received, record, at]
+            properties:
+              key: { type: string }
+              expected: { type: integer }
+              received: { type: integer }
+              record: { type: string }
+              at: { type: string, format: date-time }
+    Preset:
+      type: object
+      required: [name, summary, content]
+      properties:
+        name: { type: string }
+        summary: { type: string }
+        content:
+          type: object
+          description: The spec sections the preset fills.
     Rates:
       type: object
       description: Over the last health interval.
@@ -709,14 +909,17 @@ components:
       properties:
         stage:
           type: string
-          description: decode, sink, kafka, commit or internal.
+          description: decode, validation, quality, sequence, transform, sink, kafka, commit or internal.
         message: { type: string }
         at: { type: string, format: date-time }
     ConsumerHealth:
       type: object
       required: [status, reason, last_check]
       properties:
-        status: { type: string, enum: [healthy, unhealthy] }
+        status:
+          type: string
+          enum: [healthy, degraded, unhealthy]
+          description: "`degraded`: running, but partitions wait on a transient error (an unreachable Schema Registry); still ready."
         reason:
           type: string
           nullable: true
@@ -726,10 +929,11 @@ components:
           nullable: true
     HealthSummary:
       type: object
-      required: [total_consumers, healthy_consumers, unhealthy_consumers, overall_status, consumer_details]
+      required: [total_consumers, healthy_consumers, degraded_consumers, unhealthy_consumers, overall_status, consumer_details]
       properties:
         total_consumers: { type: integer }
         healthy_consumers: { type: integer }
+        degraded_consumers: { type: integer }
         unhealthy_consumers: { type: integer }
         overall_status: { type: string, enum: [healthy, degraded, unhealthy] }
         consumer_details:
@@ -738,7 +942,7 @@ components:
             type: object
             required: [status, state, desired_state, reason, consecutive_failures, last_check, last_error, metrics]
             properties:
-              status: { type: string, enum: [healthy, unhealthy] }
+              status: { type: string, enum: [healthy, degraded, unhealthy] }
               state: { $ref: "#/components/schemas/State" }
               desired_state: { $ref: "#/components/schemas/DesiredState" }
               reason:

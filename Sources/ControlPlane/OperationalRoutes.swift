@@ -28,6 +28,9 @@ extension ControlPlane {
         router.on(.get, "/metrics") { [registry] _ in
             .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
+        router.on(.get, "/presets") { _ in
+            .json(PresetList(presets: Preset.allCases.map(PresetBody.init)))
+        }
         router.on(.get, "/openapi.yaml") { _ in
             .text(OpenAPIDocument.yaml, contentType: "application/yaml")
         }

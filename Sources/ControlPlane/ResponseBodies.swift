@@ -1,4 +1,5 @@
 import ConsumerManager
+import DataModel
 import Foundation
 import Pipeline
 
@@ -36,6 +37,9 @@ struct StatusBody: Encodable {
     var assignment: [PartitionBody]
     @Nullable var lagTotal: Int64?
     var stats: StatsBody
+    var stages: [StageBody]
+    var qualityViolations: [String: Int64]
+    @Nullable var sequence: SequenceBody?
     var rates: RatesBody
     @Nullable var lastError: ErrorBody?
     var consecutiveFailures: Int
@@ -52,10 +56,14 @@ struct StatusBody: Encodable {
         deleting = status.deleting
         groupID = status.spec.groupID
         sink = SinkBody(type: status.spec.sink.type.rawValue, target: status.sinkTarget)
-        assignment = status.partitions.map(PartitionBody.init)
-        let lags = status.partitions.compactMap(\.lag)
-        lagTotal = status.partitions.isEmpty || lags.count < status.partitions.count ? nil : lags.reduce(0, +)
+        let partitions = status.partitions
+        assignment = partitions.map(PartitionBody.init)
+        let lags = partitions.compactMap(\.lag)
+        lagTotal = partitions.isEmpty || lags.count < partitions.count ? nil : lags.reduce(0, +)
         stats = StatsBody(status.stats)
+        stages = status.progress.stages.map(StageBody.init)
+        qualityViolations = status.progress.qualityViolations
+        sequence = status.progress.sequence.map(SequenceBody.init)
         rates = RatesBody(status.rates)
         lastError = status.lastError.map(ErrorBody.init)
         consecutiveFailures = status.consecutiveFailures
@@ -65,7 +73,8 @@ struct StatusBody: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, state, since, generation, deleting, sink, assignment, stats, rates, restarts, health
+        case name, state, since, generation, deleting, sink, assignment, stats, stages, sequence, rates, restarts, health
+        case qualityViolations = "quality_violations"
         case desiredState = "desired_state"
         case groupID = "group_id"
         case lagTotal = "lag_total"
@@ -109,6 +118,7 @@ struct PartitionBody: Encodable {
 struct StatsBody: Encodable {
     var messagesConsumed: Int64
     var recordsWritten: Int64
+    var recordsDropped: Int64
     var errors: Int64
     var batches: Int64
     var commits: Int64
@@ -119,6 +129,7 @@ struct StatsBody: Encodable {
     init(_ stats: RuntimeStats) {
         messagesConsumed = stats.messagesConsumed
         recordsWritten = stats.recordsWritten
+        recordsDropped = stats.recordsDropped
         errors = stats.errors
         batches = stats.batches
         commits = stats.commits
@@ -131,9 +142,92 @@ struct StatsBody: Encodable {
         case errors, batches, commits
         case messagesConsumed = "messages_consumed"
         case recordsWritten = "records_written"
+        case recordsDropped = "records_dropped"
         case lastBatchAt = "last_batch_at"
         case lastBatchRecords = "last_batch_records"
         case lastBatchDurationSeconds = "last_batch_duration_seconds"
+    }
+}
+
+/// What one record-path stage did in the current run.
+struct StageBody: Encodable {
+    var stage: String
+    var input: Int64
+    var kept: Int64
+    var dropped: Int64
+    var deadLettered: Int64
+    var failed: Int64
+    /// Per outcome, per reason.
+    var reasons: [String: [String: Int64]]
+    @Nullable var lastError: StageErrorBody?
+
+    init(_ counts: StageCounts) {
+        stage = counts.stage.rawValue
+        input = counts.input
+        kept = counts.kept
+        dropped = counts.total(.dropped)
+        deadLettered = counts.total(.deadLettered)
+        failed = counts.total(.failed)
+        reasons = Dictionary(uniqueKeysWithValues: counts.rejected.map { ($0.key.rawValue, $0.value) })
+        lastError = counts.lastError.map(StageErrorBody.init)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stage, kept, dropped, failed, reasons
+        case input = "in"
+        case deadLettered = "dead_lettered"
+        case lastError = "last_error"
+    }
+}
+
+struct StageErrorBody: Encodable {
+    var reason: String
+    var message: String
+    @Nullable var record: String?
+    var at: String
+
+    init(_ error: StageError) {
+        reason = error.reason
+        message = error.message
+        record = error.record?.description
+        at = timestamp(error.at)
+    }
+}
+
+struct SequenceBody: Encodable {
+    var gaps: Int64
+    var missing: Int64
+    var duplicates: Int64
+    var outOfOrder: Int64
+    var unsequenced: Int64
+    var trackedKeys: Int
+    var recentGaps: [Gap]
+
+    struct Gap: Encodable {
+        var key: String
+        var expected: Int64
+        var received: Int64
+        var record: String
+        var at: String
+    }
+
+    init(_ statistics: SequenceStatistics) {
+        gaps = statistics.gaps
+        missing = statistics.missing
+        duplicates = statistics.duplicates
+        outOfOrder = statistics.outOfOrder
+        unsequenced = statistics.unsequenced
+        trackedKeys = statistics.trackedKeys
+        recentGaps = statistics.recentGaps.map {
+            Gap(key: $0.key, expected: $0.expected, received: $0.received, record: $0.record.description, at: timestamp($0.at))
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case gaps, missing, duplicates, unsequenced
+        case outOfOrder = "out_of_order"
+        case trackedKeys = "tracked_keys"
+        case recentGaps = "recent_gaps"
     }
 }
 
@@ -188,6 +282,7 @@ struct HealthBody: Encodable {
 struct HealthSummaryBody: Encodable {
     var totalConsumers: Int
     var healthyConsumers: Int
+    var degradedConsumers: Int
     var unhealthyConsumers: Int
     var overallStatus: String
     var consumerDetails: [String: Detail]
@@ -214,6 +309,7 @@ struct HealthSummaryBody: Encodable {
     init(_ report: HealthReport) {
         totalConsumers = report.consumers.count
         healthyConsumers = report.healthy
+        degradedConsumers = report.degraded
         unhealthyConsumers = report.unhealthy
         overallStatus = report.overall.rawValue
         consumerDetails = Dictionary(uniqueKeysWithValues: report.consumers.map { status in
@@ -228,6 +324,7 @@ struct HealthSummaryBody: Encodable {
     enum CodingKeys: String, CodingKey {
         case totalConsumers = "total_consumers"
         case healthyConsumers = "healthy_consumers"
+        case degradedConsumers = "degraded_consumers"
         case unhealthyConsumers = "unhealthy_consumers"
         case overallStatus = "overall_status"
         case consumerDetails = "consumer_details"
@@ -242,6 +339,24 @@ struct ProbeBody: Encodable {
     enum CodingKeys: String, CodingKey {
         case status, reason
         case unhealthyConsumers = "unhealthy_consumers"
+    }
+}
+
+/// `GET /presets`: each preset's name, summary and the sections it fills.
+struct PresetList: Encodable {
+    var presets: [PresetBody]
+}
+
+struct PresetBody: Encodable {
+    var name: String
+    var summary: String
+    var content: Value
+
+    init(_ preset: Preset) {
+        name = preset.rawValue
+        summary = preset.summary
+        // The texts are fixed and tested to parse.
+        content = (try? JSONParser.parse(preset.json)) ?? .null
     }
 }
 

@@ -90,15 +90,24 @@ public enum CivilTime {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Decimal digits, zero-padded to `width`, without intermediate allocations.
     private static func appendPadded(_ value: UInt64, width: Int, to out: inout [UInt8]) {
-        var digits: [UInt8] = []
+        var digits = 1
+        var scale: UInt64 = 10
+        while digits < 20, value >= scale {
+            digits += 1
+            scale = scale.multipliedReportingOverflow(by: 10).overflow ? .max : scale * 10
+        }
+        let total = max(width, digits)
+        let start = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: total))
         var rest = value
+        var index = start + total - 1
         repeat {
-            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
             rest /= 10
+            index -= 1
         } while rest > 0
-        if digits.count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - digits.count)) }
-        out.append(contentsOf: digits.reversed())
     }
 
     // MARK: Parsing

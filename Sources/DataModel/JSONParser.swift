@@ -28,9 +28,7 @@ public enum JSONParser {
     }
 }
 
-private struct Parser {
-    typealias Failure = JSONSyntax.SyntaxError
-
+private struct Parser: JSONScanning {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     let duplicateKeys: JSONParser.DuplicateKeys
@@ -55,12 +53,6 @@ private struct Parser {
             return .failure(error)
         }
     }
-
-    private func fail(_ reason: String, at offset: Int? = nil) -> Failure {
-        Failure(offset: offset ?? index, reason: reason)
-    }
-
-    private var atEnd: Bool { index >= bytes.count }
 
     private mutating func skipWhitespace() {
         while index < bytes.count {
@@ -176,42 +168,9 @@ private struct Parser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(Failure) {
-        let count = word.utf8CodeUnitCount
-        guard bytes.count - index >= count else { throw fail("invalid literal") }
-        for i in 0..<count where bytes[index + i] != word.utf8Start[i] {
-            throw fail("invalid literal")
-        }
-        index += count
-    }
-
-    private mutating func digits() -> Int {
-        let start = index
-        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 { index += 1 }
-        return index - start
-    }
-
     private mutating func parseNumber() throws(Failure) -> Value {
         let start = index
-        var integral = true
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard !atEnd else { throw fail("incomplete number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else if digits() == 0 {
-            throw fail("expected a digit")
-        }
-        if !atEnd, bytes[index] == UInt8(ascii: ".") {
-            integral = false
-            index += 1
-            guard digits() > 0 else { throw fail("expected a digit after '.'") }
-        }
-        if !atEnd, bytes[index] | 0x20 == UInt8(ascii: "e") {
-            integral = false
-            index += 1
-            if !atEnd, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard digits() > 0 else { throw fail("expected a digit in the exponent") }
-        }
+        let integral = try scanNumber()
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if integral {
             if let value = Int64(text) { return .int(value) }
@@ -285,43 +244,6 @@ private struct Parser {
             }
         }
         throw fail("unterminated string")
-    }
-
-    /// The code point of `\uXXXX` (after the `u`), joining surrogate pairs.
-    private mutating func unicodeEscape() throws(Failure) -> UInt32 {
-        let high = try hexQuad()
-        switch high {
-        case 0xD800...0xDBFF:
-            guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                throw fail("unpaired surrogate in \\u escape")
-            }
-            index += 2
-            let low = try hexQuad()
-            guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
-            return 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-        case 0xDC00...0xDFFF:
-            throw fail("unpaired surrogate in \\u escape")
-        default:
-            return high
-        }
-    }
-
-    private mutating func hexQuad() throws(Failure) -> UInt32 {
-        guard bytes.count - index >= 4 else { throw fail("incomplete \\u escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw fail("invalid \\u escape")
-            }
-            value = value << 4 | UInt32(digit)
-            index += 1
-        }
-        return value
     }
 }
 

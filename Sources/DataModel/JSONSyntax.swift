@@ -27,7 +27,7 @@ public enum JSONSyntax {
     }
 }
 
-private struct Validator {
+private struct Validator: JSONScanning {
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
     var index = 0
@@ -41,8 +41,6 @@ private struct Validator {
         self.maxDepth = maxDepth
     }
 
-    typealias Failure = JSONSyntax.SyntaxError
-
     mutating func run() -> Result<JSONSyntax.Summary, Failure> {
         do throws(Failure) {
             try document()
@@ -51,10 +49,6 @@ private struct Validator {
             return .failure(error)
         }
     }
-
-    private func fail(_ reason: String) -> Failure { Failure(offset: index, reason: reason) }
-
-    private var atEnd: Bool { index >= bytes.count }
 
     private mutating func skipWhitespace() {
         while index < bytes.count {
@@ -175,38 +169,8 @@ private struct Validator {
         index += 1
     }
 
-    private mutating func literal(_ word: StaticString) throws(Failure) {
-        let count = word.utf8CodeUnitCount
-        guard bytes.count - index >= count else { throw fail("invalid literal") }
-        for i in 0..<count where bytes[index + i] != word.utf8Start[i] {
-            throw fail("invalid literal")
-        }
-        index += count
-    }
-
-    private mutating func digits() -> Int {
-        let start = index
-        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 { index += 1 }
-        return index - start
-    }
-
     private mutating func number() throws(Failure) {
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard !atEnd else { throw fail("incomplete number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else if digits() == 0 {
-            throw fail("expected a digit")
-        }
-        if !atEnd, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            guard digits() > 0 else { throw fail("expected a digit after '.'") }
-        }
-        if !atEnd, bytes[index] | 0x20 == UInt8(ascii: "e") {
-            index += 1
-            if !atEnd, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard digits() > 0 else { throw fail("expected a digit in the exponent") }
-        }
+        _ = try scanNumber()
     }
 
     private mutating func string() throws(Failure) {
@@ -226,16 +190,7 @@ private struct Validator {
                     index += 1
                 case UInt8(ascii: "u"):
                     index += 1
-                    let unit = try hexQuad()
-                    if (0xDC00...0xDFFF).contains(unit) { throw fail("unpaired surrogate in \\u escape") }
-                    if (0xD800...0xDBFF).contains(unit) {
-                        // A high surrogate must be followed by an escaped low one.
-                        guard bytes.count - index >= 2, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                            throw fail("unpaired surrogate in \\u escape")
-                        }
-                        index += 2
-                        guard (0xDC00...0xDFFF).contains(try hexQuad()) else { throw fail("unpaired surrogate in \\u escape") }
-                    }
+                    _ = try unicodeEscape()
                 default:
                     throw fail("invalid escape")
                 }
@@ -251,25 +206,5 @@ private struct Validator {
             }
         }
         throw fail("unterminated string")
-    }
-
-    /// Four hex digits of a `\\u` escape, as a UTF-16 code unit.
-    private mutating func hexQuad() throws(Failure) -> UInt16 {
-        guard bytes.count - index >= 4 else { throw fail("incomplete \\u escape") }
-        var unit: UInt16 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt8
-            if byte &- UInt8(ascii: "0") < 10 {
-                digit = byte &- UInt8(ascii: "0")
-            } else if (byte | 0x20) &- UInt8(ascii: "a") < 6 {
-                digit = (byte | 0x20) &- UInt8(ascii: "a") &+ 10
-            } else {
-                throw fail("invalid \\u escape")
-            }
-            unit = unit << 4 | UInt16(digit)
-            index += 1
-        }
-        return unit
     }
 }

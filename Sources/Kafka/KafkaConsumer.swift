@@ -165,6 +165,18 @@ public final class KafkaConsumer {
         try check(rd_kafka_resume_partitions(handle, list.pointer), "resume")
     }
 
+    /// Moves the fetch position of assigned partitions (next record to read).
+    /// Records already fetched beyond it are discarded, so `poll` returns
+    /// the record at `offset` next. Blocks until librdkafka has applied it.
+    public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(5)) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList(offsets)
+        if let error = rd_kafka_seek_partitions(handle, list.pointer, timeout.kafkaMilliseconds) {
+            throw KafkaError(consuming: error, context: "seek")
+        }
+        if let error = list.firstError(context: "seek") { throw error }
+    }
+
     /// The partitions currently assigned to this member.
     public func assignment() throws(KafkaError) -> [TopicPartition] {
         var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?

@@ -1,24 +1,35 @@
 import Kafka
 
-/// An error in one stage of a consumer's pipeline.
+/// An error in one stage of a consumer's record path.
 public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Where in the pipeline the error happened; also the `stage` metric label.
-    public enum Stage: String, Sendable {
-        case decode, sink
+    /// Where in the record path the error happened; the `stage` metric label
+    /// and the dead-letter `consumerd.stage` header.
+    public enum Stage: String, Sendable, CaseIterable, Codable {
+        case decode, validation, quality, sequence, transform, sink
     }
 
     public let stage: Stage
     public let message: String
-    /// A later attempt may succeed (I/O errors); decode errors never do.
+    /// A later attempt may succeed (I/O, an unreachable registry); malformed
+    /// input never does.
     public let isRetriable: Bool
+    /// A short, stable code for metrics labels and dead-letter headers
+    /// (`invalid_json`, `schema_not_found`, `registry_unavailable`).
+    public let reason: String
     /// The record that failed, when the error belongs to one record.
     public let record: RecordCoordinates?
 
-    public init(stage: Stage, message: String, isRetriable: Bool = false, record: RecordCoordinates? = nil) {
+    public init(stage: Stage, message: String, isRetriable: Bool = false, reason: String? = nil, record: RecordCoordinates? = nil) {
         self.stage = stage
         self.message = message
         self.isRetriable = isRetriable
+        self.reason = reason ?? (isRetriable ? "unavailable" : "invalid")
         self.record = record
+    }
+
+    /// The same error, tied to a record.
+    public func at(_ coordinates: RecordCoordinates) -> PipelineError {
+        PipelineError(stage: stage, message: message, isRetriable: isRetriable, reason: reason, record: coordinates)
     }
 
     public var description: String {
@@ -28,7 +39,7 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 /// Where a record lives in Kafka: enough to find it again or deduplicate it.
-public struct RecordCoordinates: Sendable, Equatable, CustomStringConvertible {
+public struct RecordCoordinates: Sendable, Equatable, Hashable, CustomStringConvertible {
     public var topic: String
     public var partition: Int32
     public var offset: Int64

@@ -1,9 +1,14 @@
+import Avro
 import DataModel
 import Kafka
 
-/// Turns a Kafka message into a ``Record``. Errors here are permanent for the
-/// record: retrying cannot make malformed input valid.
-public protocol RecordDecoder: Sendable {
+/// Turns a Kafka message into a ``Record``: the first stage of the record
+/// path. Errors are permanent (malformed bytes) or retriable (a Schema
+/// Registry that cannot be reached); see ``PipelineError/isRetriable``.
+///
+/// A decoder belongs to one consumer thread: Avro decoders reuse their
+/// avro-c values between records.
+public protocol RecordDecoder: AnyObject {
     func decode(_ message: KafkaMessage) throws(PipelineError) -> Record
 }
 
@@ -15,19 +20,16 @@ public enum ValueFormat: String, Sendable, CaseIterable, Codable {
     case string
     /// Anything, written base64-encoded.
     case bytes
+    /// Avro binary: Confluent-framed with a Schema Registry, or plain with an inline writer schema.
+    case avro
 
-    public func makeDecoder() -> any RecordDecoder {
-        switch self {
-        case .json: JSONRecordDecoder()
-        case .string: StringRecordDecoder()
-        case .bytes: BytesRecordDecoder()
-        }
-    }
+    /// Whether records have fields that stages can read.
+    public var isStructured: Bool { self == .json || self == .avro }
 }
 
 /// Validates each value as JSON without building a tree.
-public struct JSONRecordDecoder: RecordDecoder {
-    public var maxDepth: Int
+public final class JSONRecordDecoder: RecordDecoder {
+    public let maxDepth: Int
 
     public init(maxDepth: Int = JSONSyntax.defaultMaxDepth) {
         self.maxDepth = maxDepth
@@ -39,30 +41,92 @@ public struct JSONRecordDecoder: RecordDecoder {
             let summary = try JSONSyntax.validate(bytes, maxDepth: maxDepth)
             return Record(message: message, value: .json(bytes, multiline: summary.containsLineBreaks))
         } catch {
-            throw PipelineError(stage: .decode, message: "invalid JSON: \(error)", record: RecordCoordinates(message))
+            throw PipelineError(stage: .decode, message: "invalid JSON: \(error)", reason: "invalid_json", record: RecordCoordinates(message))
         }
     }
 }
 
 /// Accepts UTF-8 text.
-public struct StringRecordDecoder: RecordDecoder {
+public final class StringRecordDecoder: RecordDecoder {
     public init() {}
 
     public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
         guard let bytes = message.value else { return Record(message: message, value: .null) }
         if let offset = UTF8Validation.firstInvalidOffset(bytes) {
             throw PipelineError(
-                stage: .decode, message: "invalid UTF-8 at byte \(offset)", record: RecordCoordinates(message))
+                stage: .decode, message: "invalid UTF-8 at byte \(offset)", reason: "invalid_utf8", record: RecordCoordinates(message))
         }
         return Record(message: message, value: .text(bytes))
     }
 }
 
 /// Accepts anything.
-public struct BytesRecordDecoder: RecordDecoder {
+public final class BytesRecordDecoder: RecordDecoder {
     public init() {}
 
     public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
         Record(message: message, value: message.value.map { .bytes($0) } ?? .null)
+    }
+}
+
+/// Avro values into structured records. With a registry, each message is
+/// Confluent-framed and names its writer schema by id; without one, every
+/// message is a plain datum of the inline writer schema. A reader schema,
+/// when given, is what every record is resolved to.
+public final class AvroRecordDecoder: RecordDecoder {
+    public enum WriterSchemas {
+        case registry(SchemaRegistryClient)
+        case inline(AvroSchema)
+    }
+
+    private let writers: WriterSchemas
+    private let decoder: AvroDecoder
+
+    public init(writers: WriterSchemas, readerSchema: AvroSchema?) {
+        self.writers = writers
+        self.decoder = AvroDecoder(readerSchema: readerSchema)
+    }
+
+    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
+        guard let bytes = message.value else { return Record(message: message, value: .null) }
+        let coordinates = RecordCoordinates(message)
+        do throws(PipelineError) {
+            let value: Value
+            switch writers {
+            case .inline(let schema):
+                value = try avro { () throws(AvroError) in try decoder.decode(bytes[...], writer: schema, writerKey: -1) }
+            case .registry(let registry):
+                let id = try avro { () throws(AvroError) in try ConfluentWireFormat.schemaID(of: bytes) }
+                let writer: AvroSchema
+                do {
+                    writer = try registry.schema(id: id)
+                } catch {
+                    throw PipelineError(stage: .decode, message: error.description, isRetriable: error.isTransient, reason: Self.reason(error))
+                }
+                let payload = bytes[ConfluentWireFormat.headerSize...]
+                value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: Int64(id)) }
+            }
+            return Record(message: message, value: .structured(value))
+        } catch {
+            throw error.at(coordinates)
+        }
+    }
+
+    /// Avro errors are permanent: the bytes or schemas will not change.
+    private func avro<T>(_ body: () throws(AvroError) -> T) throws(PipelineError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw PipelineError(stage: .decode, message: "Avro: \(error.message)", reason: "avro_\(error.kind.rawValue)")
+        }
+    }
+
+    private static func reason(_ error: SchemaRegistryError) -> String {
+        switch error {
+        case .notFound: "schema_not_found"
+        case .notAvro: "schema_not_avro"
+        case .invalidSchema: "schema_invalid"
+        case .unavailable: "registry_unavailable"
+        }
     }
 }

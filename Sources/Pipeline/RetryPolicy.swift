@@ -15,6 +15,10 @@ public struct RetryPolicy: Sendable, Equatable {
     /// Sink writes: 8 attempts over about 25 seconds, well inside max.poll.interval.ms.
     public static let sinkDefault = RetryPolicy(maxAttempts: 8, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10))
 
+    /// A record whose partition waits for a transient error to pass (an
+    /// unreachable Schema Registry): retried until it works or the consumer stops.
+    public static let recordDefault = RetryPolicy(maxAttempts: 0, initialBackoff: .milliseconds(500), maxBackoff: .seconds(30))
+
     /// Whether another attempt is allowed after `attempts` failed ones.
     public func allowsAttempt(after attempts: Int) -> Bool {
         maxAttempts == 0 || attempts < maxAttempts

@@ -93,6 +93,24 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "kafka": {"fetch.max.bytes": "lots"}}"#, "kafka.fetch.max.bytes"),
         (#"[1, 2]"#, "<json>"),
         (#"{"name": "a", "topics": ["a"]"#, "<json>"),
+        (#"{"name": "a", "topics": ["a"], "batch": {"max_records": 10.5}}"#, "batch.max_records"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "avro"}}"#, "format.schema_registry"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "avro", "schema_registry": {"url": "ftp://x"}}}"#, "format.schema_registry.url"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "avro", "writer_schema": {"type": "nope"}}}"#, "format.writer_schema"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "json", "writer_schema": "int"}}"#, "format.writer_schema"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "string"}, "validation": {"schema": {}}}"#, "validation"),
+        (#"{"name": "a", "topics": ["a"], "format": {"type": "bytes"}, "preset": "market-trades"}"#, "preset"),
+        (#"{"name": "a", "topics": ["a"], "preset": "crypto"}"#, "preset"),
+        (#"{"name": "a", "topics": ["a"], "validation": {"schema": {"type": "thing"}}}"#, "validation.schema.type"),
+        (#"{"name": "a", "topics": ["a"], "validation": {"schema": {}, "on_invalid": "ignore"}}"#, "validation.on_invalid"),
+        (#"{"name": "a", "topics": ["a"], "quality": {"rules": [{"check": "range", "field": "p"}]}}"#, "quality.rules[0]"),
+        (#"{"name": "a", "topics": ["a"], "quality": {"rules": [{"check": "sometimes", "field": "p"}]}}"#, "quality.rules[0].check"),
+        (#"{"name": "a", "topics": ["a"], "sequence": {"key_field": "s", "sequence_field": "n", "max_keys": 0}}"#, "sequence.max_keys"),
+        (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "rename", "from": "a"}]}"#, "transforms[0].to"),
+        (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "compute", "field": "x", "expression": "a +"}]}"#, "transforms[0].expression"),
+        (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "drop", "fields": ["a"], "where": {}}]}"#, "transforms[0].where"),
+        (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "filter", "where": {"field": "x", "op": "in", "value": 3}}]}"#, "transforms[0].where.value"),
+        (#"{"name": "a", "topics": ["a"], "on_error": {"decode": "skip"}}"#, "on_error.decode"),
     ] as [(String, String)])
     func fieldErrors(json: String, field: String) {
         #expect(rejectedField(json) == field)
@@ -102,6 +120,31 @@ struct ConsumerSpecTests {
     func longName() {
         #expect(rejectedField(#"{"name": "\#(String(repeating: "n", count: 65))", "topics": ["a"]}"#) == "name")
         #expect(rejectedField(#"{"name": "\#(String(repeating: "n", count: 64))", "topics": ["a"]}"#) == nil)
+    }
+
+    @Test("every preset decodes, compiles, and is overridden section by section")
+    func presets() throws {
+        for preset in Preset.allCases {
+            let spec = try decode(#"{"name": "p", "topics": ["t"], "preset": "\#(preset.rawValue)"}"#)
+            try spec.validate()
+            #expect(spec.effectiveRecordPath.validation != nil && spec.effectiveRecordPath.transforms?.isEmpty == false, "\(preset)")
+        }
+        let custom = try decode(#"""
+            {"name": "p", "topics": ["t"], "preset": "market-trades", "quality": {"rules": [{"check": "not_null", "field": "x"}]}}
+            """#)
+        #expect(custom.effectiveRecordPath.quality?.rules.map(\.field) == ["x"], "the spec's section replaces the preset's")
+        #expect(custom.effectiveRecordPath.sequence?.keyField == "symbol", "other sections come from the preset")
+        #expect(custom.recordPath.sequence == nil, "the stored spec keeps only what was given")
+    }
+
+    @Test("a schema registry password is a secret: masked, restored, and never accepted as the mask itself")
+    func registrySecret() throws {
+        let stored = try decode(#"{"name": "a", "topics": ["a"], "format": {"type": "avro", "schema_registry": {"url": "http://r:8081", "username": "u", "password": "p4ss"}}}"#)
+        try stored.validate()
+        #expect(stored.redacted.format.schemaRegistry?.password == "********")
+        #expect(stored.redacted.restoringSecrets(from: stored) == stored)
+        #expect(rejectedField(#"{"name": "a", "topics": ["a"], "format": {"type": "avro", "schema_registry": {"url": "http://r", "username": "u", "password": "********"}}}"#)
+            == "format.schema_registry.password")
     }
 
     @Test("secrets are masked for display and restored from the stored spec on update")

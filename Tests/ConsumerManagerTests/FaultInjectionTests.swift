@@ -4,7 +4,17 @@ import Kafka
 import Testing
 import TestSupport
 
-@Suite("Faults injected into the embedded cluster")
+/// Taking a mock broker down closes its listener and binds a new one on the
+/// same port at once; a child process spawned by another thread at that
+/// moment still holds the old listener (fork copies descriptors before exec
+/// closes them), the bind fails and librdkafka asserts, aborting the whole
+/// test process. So these run one at a time, in a process of their own
+/// (`make test-swift` runs them after the other suites, with
+/// CONSUMERD_ISOLATED=FaultInjectionTests), where nothing else spawns.
+@Suite(
+    "Faults injected into the embedded cluster", .serialized,
+    .enabled(if: ProcessInfo.processInfo.environment["CONSUMERD_ISOLATED"] == "FaultInjectionTests",
+             "broker faults run in a process of their own: CONSUMERD_ISOLATED=FaultInjectionTests"))
 struct FaultInjectionTests {
     @Test("a failed offset commit is counted, not fatal, and the next batch commits the stored offsets")
     func commitFailure() async throws {

@@ -1,6 +1,7 @@
 import ConsumerManager
 import Foundation
 import Kafka
+import Pipeline
 import Prometheus
 import TestSupport
 
@@ -13,7 +14,10 @@ final class ManagerFixture: Sendable {
     let manager: ConsumerManager
     private let supervisor: Task<Void, Never>
 
-    init(cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256) throws {
+    init(
+        cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256,
+        recordRetry: RetryPolicy = .recordDefault
+    ) throws {
         self.cluster = try cluster ?? EmbeddedCluster(brokers: 1, logger: testLogger())
         self.directory = try directory ?? TemporaryDirectory()
         registry = PrometheusCollectorRegistry()
@@ -22,6 +26,7 @@ final class ManagerFixture: Sendable {
         configuration.maxConsumers = maxConsumers
         configuration.healthInterval = .milliseconds(500)
         configuration.progressInterval = .milliseconds(200)
+        configuration.recordRetry = recordRetry
         manager = try ConsumerManager(
             configuration: configuration, metrics: ConsumerMetrics(registry: registry), logger: testLogger("manager"))
         let manager = manager

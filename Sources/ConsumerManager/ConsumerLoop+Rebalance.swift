@@ -1,0 +1,62 @@
+import Kafka
+import Pipeline
+
+extension ConsumerLoop: KafkaConsumerDelegate {
+    func consumer(_ consumer: KafkaConsumer, didAssign assigned: [TopicPartition]) {
+        instruments.rebalances(kind: "assign").increment()
+        for partition in assigned where partitions[partition] == nil {
+            partitions[partition] = PartitionProgress(partition: partition, instruments: instruments)
+        }
+        if paused {
+            do {
+                try consumer.pause(assigned)
+            } catch {
+                pendingFailure = error
+            }
+        }
+        nextRefresh = clock.now
+        logger.info(
+            "partitions assigned",
+            metadata: ["partitions": "\(assigned.map(\.description).joined(separator: ","))", "protocol": "\(consumer.rebalanceProtocol)"])
+    }
+
+    func consumer(_ consumer: KafkaConsumer, willRevoke revoked: [TopicPartition]) {
+        instruments.rebalances(kind: "revoke").increment()
+        // Last chance to commit what was read from these partitions.
+        do {
+            if batch.isEmpty {
+                commitStored()
+            } else {
+                try flushBatch()
+            }
+        } catch {
+            pendingFailure = error
+            dropBatch()
+        }
+        forget(revoked)
+        logger.info("partitions revoked", metadata: ["partitions": "\(revoked.map(\.description).joined(separator: ","))"])
+    }
+
+    func consumer(_ consumer: KafkaConsumer, didLose lost: [TopicPartition]) {
+        instruments.rebalances(kind: "lost").increment()
+        // Another member may own these already: committing would be wrong.
+        let dropped = batch.remove(partitions: Set(lost))
+        if dropped > 0 { logger.warning("dropped records of lost partitions", metadata: ["records": "\(dropped)"]) }
+        forget(lost)
+        logger.warning("partitions lost", metadata: ["partitions": "\(lost.map(\.description).joined(separator: ","))"])
+    }
+
+    func consumer(_ consumer: KafkaConsumer, didReport error: KafkaError) {
+        report(error)
+    }
+
+    private func forget(_ gone: [TopicPartition]) {
+        for partition in gone {
+            partitions.removeValue(forKey: partition)
+            // Its held record is not committed; whoever owns it next reads it again.
+            heldBack.removeValue(forKey: partition)
+        }
+        instruments.removeLag(for: gone)
+        publish()
+    }
+}

@@ -1,0 +1,96 @@
+import Kafka
+
+/// The records read since the last commit, split in two: what goes to the
+/// sink, and which offsets the batch completes. A dropped record adds no
+/// sink row but still completes its offset, so a batch may commit offsets
+/// for records it never writes.
+///
+/// Records of one partition arrive in offset order, so the last offset seen
+/// per partition, plus one, is what the batch lets the group commit.
+public struct Batch {
+    /// Records for the sink, in arrival order.
+    public private(set) var records: [Record] = []
+    /// Per partition: the last offset completed and what happened to the records.
+    public private(set) var partitions: [Progress] = []
+    /// Key and value bytes read (the `max_bytes` trigger).
+    public private(set) var bytes = 0
+    /// Records completed, written or not (the `max_records` trigger).
+    public private(set) var consumed = 0
+    /// When the first record arrived; the batch-duration metric starts here.
+    public private(set) var startedAt: ContinuousClock.Instant?
+    private var lastIndex = 0
+
+    public struct Progress: Sendable, Equatable {
+        public let partition: TopicPartition
+        public var lastOffset: Int64
+        public var consumed = 0
+        public var written = 0
+    }
+
+    public init(capacity: Int = 0) {
+        records.reserveCapacity(capacity)
+    }
+
+    /// Nothing read since the last commit.
+    public var isEmpty: Bool { partitions.isEmpty }
+
+    /// A record for the sink; its offset completes with the batch.
+    public mutating func add(_ record: Record, at now: @autoclosure () -> ContinuousClock.Instant) {
+        complete(record.message, at: now())
+        partitions[lastIndex].written += 1
+        records.append(record)
+    }
+
+    /// A record the sink will not see (dropped); only its offset completes.
+    public mutating func complete(_ message: KafkaMessage, at now: @autoclosure () -> ContinuousClock.Instant) {
+        if startedAt == nil { startedAt = now() }
+        consumed += 1
+        bytes += (message.value?.count ?? 0) + (message.key?.count ?? 0)
+        // Consecutive records mostly share a partition: check the last one first.
+        if lastIndex < partitions.count, partitions[lastIndex].partition.partition == message.partition,
+            partitions[lastIndex].partition.topic == message.topic
+        {
+            partitions[lastIndex].lastOffset = message.offset
+            partitions[lastIndex].consumed += 1
+            return
+        }
+        let key = message.topicPartition
+        if let index = partitions.firstIndex(where: { $0.partition == key }) {
+            partitions[index].lastOffset = message.offset
+            partitions[index].consumed += 1
+            lastIndex = index
+        } else {
+            partitions.append(Progress(partition: key, lastOffset: message.offset, consumed: 1))
+            lastIndex = partitions.count - 1
+        }
+    }
+
+    /// The offsets to store and commit once the batch is durable: next to read per partition.
+    public var offsets: [TopicPartitionOffset] {
+        partitions.map { TopicPartitionOffset($0.partition, offset: $0.lastOffset + 1) }
+    }
+
+    public mutating func removeAll() {
+        records.removeAll(keepingCapacity: true)
+        partitions.removeAll(keepingCapacity: true)
+        lastIndex = 0
+        consumed = 0
+        bytes = 0
+        startedAt = nil
+    }
+
+    /// Forgets everything of partitions this member no longer owns; returns
+    /// how many records were dropped. Their offsets are not committed: the
+    /// new owner reads them again.
+    @discardableResult
+    public mutating func remove(partitions gone: Set<TopicPartition>) -> Int {
+        guard partitions.contains(where: { gone.contains($0.partition) }) else { return 0 }
+        let before = records.count
+        records.removeAll { gone.contains($0.message.topicPartition) }
+        partitions.removeAll { gone.contains($0.partition) }
+        consumed = partitions.reduce(0) { $0 + $1.consumed }
+        lastIndex = 0
+        if partitions.isEmpty { removeAll() }
+        return before - records.count
+    }
+}
