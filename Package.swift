@@ -96,6 +96,7 @@ let package = Package(
         .executableTarget(
             name: "consumerd",
             dependencies: [
+                "Avro",
                 "DataModel",
                 "Kafka",
                 "HTTPServer",
@@ -107,6 +108,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // Decode cost per record, JSON against Avro (`make bench-decode`).
+        .executableTarget(
+            name: "decode-bench",
+            dependencies: ["Avro", "DataModel", "Kafka", "Pipeline"],
+            path: "bench/decode"
         ),
         // Helpers shared by the test targets: real producers (kcat,
         // python3-confluent-kafka), temporary directories, polling waits.

@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "name=value"))
     var kafkaProperties: [String] = []
 
-    @Flag(help: "Start an embedded Kafka cluster, a demo trade producer and a demo consumer.")
+    @Flag(help: "Start an embedded Kafka cluster and Schema Registry, a demo Avro trade producer and a demo consumer.")
     var dev = false
 
     @Option(help: "Demo trades produced per second with --dev.")
@@ -108,7 +108,13 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: managerConfiguration, metrics: ConsumerMetrics(registry: registry),
             logger: Logger(label: "consumerd.manager"))
         manager.restore()
-        if dev { DevDemo.registerConsumer(in: manager, logger: logger) }
+        var devRegistry: DevSchemaRegistry?
+        if dev {
+            let registry = try DevSchemaRegistry(logger: Logger(label: "consumerd.dev-registry"))
+            logger.info("embedded schema registry started", metadata: ["url": "\(registry.url)"])
+            DevDemo.registerConsumer(in: manager, registryURL: registry.url, logger: logger)
+            devRegistry = registry
+        }
 
         let controlPlane = ControlPlane(manager: manager, registry: registry, logger: Logger(label: "consumerd.http"))
         let address = try ListenAddress(listen)
@@ -125,9 +131,10 @@ struct ServeCommand: AsyncParsableCommand {
         // Graceful shutdown runs in reverse: consumers drain first, then the
         // API goes away, then the demo producer and the embedded cluster.
         var services: [any Service] = []
-        if let cluster {
-            services.append(EmbeddedClusterService(cluster: cluster))
-            services.append(try DemoProducerService(bootstrap: bootstrap, rate: demoRate, logger: Logger(label: "consumerd.demo")))
+        if let cluster, let devRegistry {
+            services.append(EmbeddedClusterService(cluster: cluster, registry: devRegistry))
+            services.append(try DemoProducerService(
+                bootstrap: bootstrap, registry: devRegistry, rate: demoRate, logger: Logger(label: "consumerd.demo")))
         }
         services.append(HTTPServerService(server: server))
         services.append(ConsumerManagerService(manager: manager))

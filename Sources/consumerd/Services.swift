@@ -26,12 +26,15 @@ struct ConsumerManagerService: Service {
     }
 }
 
-/// Keeps the embedded cluster up until everything above it has stopped.
+/// Keeps the embedded cluster and Schema Registry up until everything
+/// above them has stopped.
 struct EmbeddedClusterService: Service {
     let cluster: EmbeddedCluster
+    var registry: DevSchemaRegistry?
 
     func run() async throws {
         try? await gracefulShutdown()
+        await registry?.stop()
         withExtendedLifetime(cluster) {}
     }
 }

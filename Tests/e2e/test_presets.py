@@ -1,0 +1,193 @@
+"""End-to-end: a consumer per preset, on records shaped like the seeds', and
+Avro from confluent-kafka's own AvroSerializer through a Schema Registry,
+all through the real `consumerd serve` binary.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from confluent_kafka import Producer
+
+from test_consumerd import BINARY, FAST, ROOT, Server, wait_for
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(delta_seconds=0):
+    return (NOW + datetime.timedelta(seconds=delta_seconds)).isoformat().replace("+00:00", "Z")
+
+
+def transactions(i):
+    return {"transaction_id": f"t{i}", "user_id": f"u{i % 3}", "product_id": f"p{i}", "price": 10.0 + i,
+            "quantity": 0 if i == 3 else 2, "discount_applied": 0.1, "currency": "EUR", "timestamp": iso(),
+            "device_info": {"type": "mobile"}}
+
+
+def user_behavior(i):
+    pages = ["/product/1", "/category/shoes", "/cart", "/checkout", "/about"]
+    return {"event_id": f"e{i}", "user_id": f"u{i}", "event_type": "page_view", "page_url": pages[i % 5],
+            "timestamp": iso(), "duration_ms": 100 * i, "device_info": {"type": "mobile" if i % 2 else "desktop"}}
+
+
+def market_trades(i):
+    # A gap of two after the seventh trade. One key, one partition: the order holds.
+    sequence = i + 1 if i < 7 else i + 3
+    return {"symbol": "AAPL", "sequence_number": sequence, "price": 189.5, "quantity": 10, "side": "BUY", "timestamp": iso()}
+
+
+def telemetry_metrics(i):
+    return {"timestamp": iso(), "database_type": "postgresql", "instance_id": "prod-db-01",
+            "metric_name": "cpu_usage_percent", "value": 50.0 + 10 * i, "tags": {"environment": "production"}}
+
+
+def application_logs(i):
+    levels = ["INFO", "WARN", "ERROR", "DEBUG", "FATAL"]
+    return {"timestamp": iso(), "level": levels[i % 5], "service": "checkout", "message": f"event {i}", "trace_id": None}
+
+
+SAMPLES = {
+    "transactions": transactions, "user-behavior": user_behavior, "market-trades": market_trades,
+    "telemetry-metrics": telemetry_metrics, "application-logs": application_logs,
+}
+COUNT = 10
+
+
+class Presets(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="consumerd-e2e-presets-")
+        cls.data_dir = os.path.join(cls.workdir, "data")
+        cls.log_path = os.path.join(cls.workdir, "consumerd.log")
+        cls.broker_log = open(os.path.join(cls.workdir, "broker.log"), "wb")
+        cls.broker = subprocess.Popen([BINARY, "dev-broker", "--partitions", "1", "--log-format", "text"],
+                                      stdout=subprocess.PIPE, stderr=cls.broker_log)
+        cls.bootstrap = cls.broker.stdout.readline().decode().strip()
+        cls.registry = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "Tests", "support", "schema_registry.py")], stdout=subprocess.PIPE)
+        cls.registry_url = "http://127.0.0.1:" + cls.registry.stdout.readline().decode().split()[-1]
+        cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        for process in (cls.broker, cls.registry):
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        cls.broker_log.close()
+        shutil.rmtree(cls.workdir, ignore_errors=True)
+
+    def lines(self, name):
+        path = os.path.join(self.data_dir, "sinks", f"{name}.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            # Every line must parse: a torn or garbled line is a failure, not skipped.
+            return [json.loads(line) for line in f]
+
+    def register(self, name, topic, **extra):
+        spec = {"name": name, "topics": [topic], "batch": {"max_records": 50, "max_wait_ms": 200}, "kafka": FAST, **extra}
+        status, body = self.server.json("POST", "/consumers", spec)
+        self.assertEqual(status, 201, body)
+
+    def test_presets_are_listed(self):
+        status, body = self.server.json("GET", "/presets")
+        self.assertEqual(status, 200)
+        self.assertEqual({p["name"] for p in body["presets"]}, set(SAMPLES))
+        trades = next(p for p in body["presets"] if p["name"] == "market-trades")
+        self.assertEqual(trades["content"]["sequence"]["key_field"], "symbol")
+
+    def test_a_consumer_per_preset(self):
+        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all"})
+        for preset, sample in SAMPLES.items():
+            topic = f"e2e.preset.{preset}"
+            for i in range(COUNT):
+                producer.produce(topic, key=preset.encode(), value=json.dumps(sample(i)).encode())
+        self.assertEqual(producer.flush(30), 0)
+        for preset in SAMPLES:
+            self.register(preset, f"e2e.preset.{preset}", preset=preset)
+
+        expected = {"transactions": COUNT - 1}  # One transaction has quantity 0: filtered out.
+        for preset in SAMPLES:
+            want = expected.get(preset, COUNT)
+            wait_for(lambda: len(self.lines(preset)) == want, timeout=60, message=f"{want} records from the {preset} consumer")
+            _, status = self.server.json("GET", f"/consumers/{preset}/status")
+            self.assertEqual(status["state"], "running", status)
+            self.assertEqual(status["health"]["status"], "healthy", status)
+            decode = status["stages"][0]
+            self.assertEqual((decode["stage"], decode["kept"]), ("decode", COUNT), status["stages"])
+            self.assertEqual([s["stage"] for s in status["stages"][1:3]], ["validation", "quality"])
+            self.assertEqual(status["stages"][1]["kept"], COUNT, "every sample is valid")
+
+        # Auto-created topics have several partitions: look records up by their own ids.
+        def by(preset, field):
+            return {line["value"][field]: line["value"] for line in self.lines(preset)}
+
+        transactions_ = by("transactions", "transaction_id")
+        self.assertNotIn("t3", transactions_, "quantity 0 is filtered out")
+        self.assertEqual(transactions_["t0"]["total_amount"], 18.0, "round(10.0 * 2 * (1 - 0.1), 2)")
+        self.assertEqual(transactions_["t2"]["total_amount"], 21.6)
+        self.assertIn("processing_time", transactions_["t0"])
+        self.assertIn(transactions_["t0"]["day_of_week"], range(1, 8))
+        self.assertEqual(transactions_["t0"]["hour_of_day"], NOW.hour)
+        behaviour = by("user-behavior", "event_id")
+        self.assertEqual([behaviour[f"e{i}"]["page_type"] for i in range(5)], ["product", "category", "cart", "checkout", "other"])
+        self.assertEqual([behaviour[f"e{i}"]["is_mobile"] for i in range(2)], [False, True])
+        self.assertEqual({v["notional"] for v in by("market-trades", "sequence_number").values()}, {1895.0})
+        metrics_ = by("telemetry-metrics", "value")
+        self.assertEqual([metrics_[50.0 + 10 * i]["alert_level"] for i in range(5)], ["normal", "normal", "normal", "normal", "high"])
+        logs = by("application-logs", "message")
+        self.assertEqual([logs[f"event {i}"]["is_error"] for i in range(5)], [False, False, True, False, True])
+
+        _, trades = self.server.json("GET", "/consumers/market-trades/status")
+        self.assertEqual(trades["sequence"]["gaps"], 1)
+        self.assertEqual(trades["sequence"]["missing"], 2)
+        self.assertEqual(trades["sequence"]["recent_gaps"][0]["expected"], 8)
+        expected_series = [
+            b'consumerd_sequence_gaps_total{consumer="market-trades"} 1',
+            b'consumerd_stage_rejections_total{consumer="transactions",stage="transform",outcome="dropped",reason="filtered"} 1',
+        ]
+        wait_for(lambda: all(series in self.server.request("GET", "/metrics")[1] for series in expected_series),
+                 timeout=10, message="the stage metrics")
+
+    def test_avro_from_confluent_serializer(self):
+        schema = json.dumps({"type": "record", "name": "Trade", "namespace": "market", "fields": [
+            {"name": "symbol", "type": "string"},
+            {"name": "sequence_number", "type": "long"},
+            {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+            {"name": "quantity", "type": "int"},
+            {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}}]})
+        schema_file = os.path.join(self.workdir, "trade.avsc")
+        with open(schema_file, "w") as f:
+            f.write(schema)
+        records = [{"key": "AAPL", "value": {"symbol": "AAPL", "sequence_number": i, "price": "189.50", "quantity": 10,
+                                             "timestamp": "2025-11-23T17:19:34.891Z"}} for i in range(1, 6)]
+        subprocess.run([sys.executable, os.path.join(ROOT, "Tests", "support", "avro_produce.py"), self.bootstrap,
+                        "e2e.avro.trades", self.registry_url, schema_file], input=json.dumps(records).encode(), check=True,
+                       timeout=60)
+        self.register("avro-trades", "e2e.avro.trades", preset="market-trades",
+                      format={"type": "avro", "schema_registry": {"url": self.registry_url}})
+        wait_for(lambda: len(self.lines("avro-trades")) == 5, timeout=60, message="5 Avro records")
+        value = self.lines("avro-trades")[0]["value"]
+        self.assertEqual(value["price"], "189.50")
+        self.assertEqual(value["timestamp"], "2025-11-23T17:19:34.891Z")
+        self.assertEqual(value["notional"], 1895.0)
+        _, status = self.server.json("GET", "/consumers/avro-trades/status")
+        self.assertEqual(status["sequence"]["gaps"], 0)
+        # The registry password is a secret: it never comes back.
+        status, body = self.server.json("PUT", "/consumers/avro-trades", {
+            "name": "avro-trades", "topics": ["e2e.avro.trades"], "preset": "market-trades",
+            "batch": {"max_records": 50, "max_wait_ms": 200}, "kafka": FAST,
+            "format": {"type": "avro", "schema_registry": {"url": self.registry_url, "username": "u", "password": "s3cret"}}})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["spec"]["format"]["schema_registry"]["password"], "********")
+
+
+if __name__ == "__main__":
+    unittest.main()
