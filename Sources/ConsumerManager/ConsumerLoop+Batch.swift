@@ -2,21 +2,117 @@ import Foundation
 import Kafka
 import Pipeline
 
+/// A batch whose sink write or dead letters failed transiently, waiting to
+/// be tried again. Nothing of it is committed until it succeeds.
+struct PendingFlush {
+    var attempts = 0
+    var since: ContinuousClock.Instant
+    var nextAttempt: ContinuousClock.Instant
+    var error: PipelineError
+    /// The sink already has the records; only the dead letters are retried.
+    var sinkWritten = false
+}
+
 extension ConsumerLoop {
-    /// Writes the batch's records durably, then stores and commits the
-    /// offsets it completes (including those of records it dropped).
+    /// Completes the batch: records durably in the sink, dead letters
+    /// acknowledged, then the offsets stored and committed. A transient
+    /// failure leaves the batch pending (see ``PendingFlush``).
     func flushBatch() throws {
+        guard pendingFlush == nil else { return }
+        try attemptFlush()
+    }
+
+    func attemptFlush() throws {
         // After a failed flush in a revoke callback the batch was dropped
         // while later records may still arrive: storing their offsets would
         // skip the dropped ones.
         if let failure = pendingFailure { throw failure }
-        guard !batch.isEmpty, let consumer, let sink else { return }
-        if !batch.records.isEmpty {
-            let writeStarted = clock.now
-            try writeWithRetry(sink)
-            instruments.sinkWriteDuration(sink: sink.kind).record(clock.now - writeStarted)
+        guard !batch.isEmpty, let sink else {
+            pendingFlush = nil
+            return
         }
+        var sinkWritten = pendingFlush?.sinkWritten ?? false
+        do throws(PipelineError) {
+            if !batch.records.isEmpty, !sinkWritten {
+                let started = clock.now
+                try sink.write(batch.records)
+                instruments.sinkWriteDuration(sink: sink.kind).record(clock.now - started)
+                sinkWritten = true
+            }
+            try deliverDeadLetters()
+        } catch {
+            guard error.isRetriable else { throw error }
+            try scheduleFlushRetry(error, sinkWritten: sinkWritten)
+            return
+        }
+        if let pending = pendingFlush {
+            logger.info("recovered: the batch went through", metadata: ["attempts": "\(pending.attempts + 1)", "error": "\(pending.error.message)"])
+            pendingFlush = nil
+            try updatePausedPartitions()
+        }
+        commitBatch()
+    }
 
+    /// Sends the batch's dead letters and waits for the acknowledgements.
+    private func deliverDeadLetters() throws(PipelineError) {
+        guard let deadLetters, batch.undeliveredDeadLetters > 0 else { return }
+        let results = deadLetters.deliver(batch.deadLetters)
+        var delivered: [Int] = []
+        var failure: KafkaError?
+        for (index, result) in results.enumerated() where !batch.deadLetters[index].delivered {
+            switch result {
+            case .success:
+                delivered.append(index)
+                let rejection = batch.deadLetters[index].rejection
+                instruments.deadLetters(stage: rejection.stage.rawValue, reason: rejection.reason).increment()
+                stats.recordsDeadLettered += 1
+            case .failure(let error):
+                failure = failure ?? error
+                if DeadLetterWriter.isPermanent(error) {
+                    let letter = batch.deadLetters[index]
+                    throw PipelineError(
+                        stage: .deadLetter,
+                        message: "\(RecordCoordinates(letter.message)) cannot be written to the dead-letter topic: \(error)",
+                        record: RecordCoordinates(letter.message))
+                }
+            }
+        }
+        batch.markDelivered(delivered)
+        if let failure {
+            throw PipelineError(
+                stage: .deadLetter, message: "dead-letter topic \(deadLetters.spec.topic): \(failure)", isRetriable: true,
+                reason: "dead_letter_unavailable")
+        }
+    }
+
+    /// Pauses every partition and schedules the next attempt; when the
+    /// attempts run out, `retry.on_exhausted: fail` fails the consumer.
+    private func scheduleFlushRetry(_ error: PipelineError, sinkWritten: Bool) throws {
+        let now = clock.now
+        var pending = pendingFlush ?? PendingFlush(since: now, nextAttempt: now, error: error)
+        pending.attempts += 1
+        pending.error = error
+        pending.sinkWritten = sinkWritten
+        stats.errors += 1
+        instruments.errors(stage: error.stage.rawValue).increment()
+        runtime.record(ConsumerFailure(stage: error.stage.rawValue, message: error.message))
+        if !retry.allowsAttempt(after: pending.attempts), spec.retry.onExhausted == .fail {
+            throw PipelineError(stage: error.stage, message: "gave up after \(pending.attempts) attempts: \(error.message)", reason: error.reason)
+        }
+        let delay = retry.jitteredBackoff(afterFailures: pending.attempts)
+        pending.nextAttempt = now + delay
+        pendingFlush = pending
+        try updatePausedPartitions()
+        logger.warning(
+            "batch not completed; retrying",
+            metadata: ["stage": "\(error.stage)", "error": "\(error.message)", "attempt": "\(pending.attempts)", "retry_in": "\(delay)",
+                       "records": "\(batch.consumed)"])
+        publish()
+    }
+
+    /// Stores and commits the completed batch's offsets and accounts for it.
+    private func commitBatch() {
+        guard let consumer else { return }
         let offsets = batch.offsets
         do {
             try consumer.store(offsets)
@@ -43,7 +139,7 @@ extension ConsumerLoop {
         logger.debug(
             "batch committed",
             metadata: ["batch_id": "\(stats.batches)", "records": "\(batch.records.count)", "consumed": "\(batch.consumed)",
-                       "partitions": "\(batch.partitions.count)"])
+                       "dead_letters": "\(batch.deadLetters.count)", "partitions": "\(batch.partitions.count)"])
         batch.removeAll()
         reportStageCounts()
         publish()
@@ -70,53 +166,12 @@ extension ConsumerLoop {
         }
     }
 
-    private func writeWithRetry(_ sink: any Sink) throws {
-        var failures = 0
-        while let error = attemptWrite(sink) {
-            failures += 1
-            stats.errors += 1
-            instruments.errors(stage: "sink").increment()
-            runtime.record(ConsumerFailure(stage: "sink", message: error.message))
-            guard error.isRetriable, settings.sinkRetry.allowsAttempt(after: failures) else { throw error }
-            let delay = settings.sinkRetry.backoff(afterFailures: failures)
-            let attempt = failures
-            logger.warning(
-                "sink write failed; retrying",
-                metadata: ["error": "\(error.message)", "attempt": "\(attempt)", "retry_in": "\(delay)"])
-            guard sleep(delay) else {
-                throw PipelineError(stage: .sink, message: "stopped while retrying a failed write: \(error.message)")
-            }
-        }
-    }
-
-    /// One write attempt; the error, or `nil` on success.
-    private func attemptWrite(_ sink: any Sink) -> PipelineError? {
-        do {
-            try sink.write(batch.records)
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    /// Sleeps in short steps, staying responsive to stop requests. Returns
-    /// `false` if a stop was requested.
-    private func sleep(_ duration: Duration) -> Bool {
-        let deadline = clock.now + duration
-        while clock.now < deadline {
-            runtime.beat(at: clock.now)
-            if runtime.requests.stop { return false }
-            Thread.sleep(forTimeInterval: min(0.1, (deadline - clock.now).timeInterval))
-        }
-        return true
-    }
-
+    /// Adds to the per-partition counters (cached in the partition's
+    /// progress while it is assigned).
     func count(_ partition: TopicPartition, consumed: Int, written: Int = 0) {
-        if partitions[partition] == nil {
-            partitions[partition] = PartitionProgress(partition: partition, instruments: instruments)
-        }
-        partitions[partition]?.consumedCounter.increment(by: Int64(consumed))
-        if written > 0 { partitions[partition]?.writtenCounter.increment(by: Int64(written)) }
+        let consumedCounter = partitions[partition]?.consumedCounter ?? instruments.consumed(partition)
+        consumedCounter.increment(by: Int64(consumed))
+        if written > 0 { (partitions[partition]?.writtenCounter ?? instruments.written(partition)).increment(by: Int64(written)) }
     }
 
     func dropBatch() {

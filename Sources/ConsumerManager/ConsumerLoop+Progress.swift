@@ -40,7 +40,7 @@ extension ConsumerLoop {
         if let positions = try? consumer.positions(assigned) {
             for entry in positions { partitions[entry.topicPartition]?.position = entry.offset }
         }
-        let stale = paused ? assigned : assigned.filter { heldBack[$0] != nil }
+        let stale = assigned.filter { pausedPartitions.contains($0) }
         if !stale.isEmpty {
             // Paused partitions are not fetched, so their cached watermarks are
             // stale: ask the leaders (one request), or lag would stand still.
@@ -55,7 +55,7 @@ extension ConsumerLoop {
                 partitions[partition]?.lowWatermark = marks.low
                 if !stale.contains(partition) { partitions[partition]?.highWatermark = marks.high }
             }
-            if let lag = partitions[partition]?.status(paused: paused).lag {
+            if let lag = partitions[partition]?.status(paused: pausedPartitions.contains(partition)).lag {
                 instruments.setLag(lag, for: partition)
             }
         }
@@ -65,7 +65,7 @@ extension ConsumerLoop {
     /// Publishes everything the status shows, as one value.
     func publish() {
         var progress = RuntimeProgress()
-        progress.partitions = partitions.values.map { $0.status(paused: paused || heldBack[$0.partition] != nil) }.sorted {
+        progress.partitions = partitions.values.map { $0.status(paused: pausedPartitions.contains($0.partition)) }.sorted {
             ($0.topic, $0.partition) < ($1.topic, $1.partition)
         }
         progress.stats = stats
@@ -74,7 +74,7 @@ extension ConsumerLoop {
             progress.qualityViolations = path.qualityViolations
             progress.sequence = path.sequenceStatistics
         }
-        progress.degradedReason = degradedReason
+        progress.retrying = retrying
         runtime.publish(progress)
     }
 

@@ -7,13 +7,14 @@ extension ConsumerLoop: KafkaConsumerDelegate {
         for partition in assigned where partitions[partition] == nil {
             partitions[partition] = PartitionProgress(partition: partition, instruments: instruments)
         }
-        if paused {
-            do {
-                try consumer.pause(assigned)
-            } catch {
-                pendingFailure = error
-            }
+        do {
+            try updatePausedPartitions()
+        } catch {
+            pendingFailure = error
         }
+        // Joined and assigned (perhaps nothing: the group has more members
+        // than partitions): the run is under way.
+        if runtime.state == .starting { runtime.publish(state: operatorPaused ? .paused : .running) }
         nextRefresh = clock.now
         logger.info(
             "partitions assigned",
@@ -27,12 +28,18 @@ extension ConsumerLoop: KafkaConsumerDelegate {
             if batch.isEmpty {
                 commitStored()
             } else {
-                try flushBatch()
+                try attemptFlush()
             }
         } catch {
             pendingFailure = error
             dropBatch()
         }
+        // A batch still waiting (sink or dead-letter topic down) keeps only
+        // the partitions this member still owns; the rest is read again by
+        // the new owner, uncommitted.
+        let dropped = batch.remove(partitions: Set(revoked))
+        if dropped > 0 { logger.warning("revoked partitions' records were not committed", metadata: ["records": "\(dropped)"]) }
+        if batch.isEmpty { pendingFlush = nil }
         forget(revoked)
         logger.info("partitions revoked", metadata: ["partitions": "\(revoked.map(\.description).joined(separator: ","))"])
     }
@@ -42,6 +49,7 @@ extension ConsumerLoop: KafkaConsumerDelegate {
         // Another member may own these already: committing would be wrong.
         let dropped = batch.remove(partitions: Set(lost))
         if dropped > 0 { logger.warning("dropped records of lost partitions", metadata: ["records": "\(dropped)"]) }
+        if batch.isEmpty { pendingFlush = nil }
         forget(lost)
         logger.warning("partitions lost", metadata: ["partitions": "\(lost.map(\.description).joined(separator: ","))"])
     }
@@ -55,6 +63,7 @@ extension ConsumerLoop: KafkaConsumerDelegate {
             partitions.removeValue(forKey: partition)
             // Its held record is not committed; whoever owns it next reads it again.
             heldBack.removeValue(forKey: partition)
+            pausedPartitions.remove(partition)
         }
         instruments.removeLag(for: gone)
         publish()

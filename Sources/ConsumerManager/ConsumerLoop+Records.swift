@@ -7,9 +7,10 @@ struct HeldPartition {
     /// The record to retry; the partition is seeked back to it.
     let offset: Int64
     var attempts = 0
+    var since: ContinuousClock.Instant
     var until: ContinuousClock.Instant
     var error: PipelineError
-    /// Fetching again, the retry under way.
+    /// Fetching again: the retry is under way.
     var resumed = false
 }
 
@@ -25,8 +26,11 @@ extension ConsumerLoop {
             settle(message)
             stats.recordsDropped += 1
             batch.complete(message, at: clock.now)
+        case .deadLetter(_, let rejection) where deadLetters != nil:
+            settle(message)
+            batch.addDeadLetter(DeadLetter(message: message, rejection: rejection), at: clock.now)
         case .deadLetter(let record, let rejection):
-            // No dead-letter topic yet: stop before the record, committing
+            // No dead-letter topic: stop before the record, committing
             // everything before it, exactly as for a poison record.
             try flushBatch()
             throw PipelineError(
@@ -58,21 +62,28 @@ extension ConsumerLoop {
 
     /// Holds the partition back: paused, and seeked back to the record, so
     /// that nothing after it is read (or committed) before it succeeds. The
-    /// other partitions go on. Retried after a growing backoff.
+    /// other partitions go on. Retried after a growing backoff; when the
+    /// attempts run out, `retry.on_exhausted: fail` fails the consumer.
     private func holdBack(_ message: KafkaMessage, _ error: PipelineError) throws {
         guard let consumer else { return }
         let partition = message.topicPartition
+        let now = clock.now
         var held = heldBack[partition].flatMap { $0.offset == message.offset ? $0 : nil }
-            ?? HeldPartition(offset: message.offset, until: clock.now, error: error)
+            ?? HeldPartition(offset: message.offset, since: now, until: now, error: error)
         held.attempts += 1
-        let delay = settings.recordRetry.backoff(afterFailures: held.attempts)
-        held.until = clock.now + delay
+        if !retry.allowsAttempt(after: held.attempts), spec.retry.onExhausted == .fail {
+            throw PipelineError(
+                stage: error.stage, message: "gave up after \(held.attempts) attempts: \(error.message)", reason: error.reason,
+                record: RecordCoordinates(message))
+        }
+        let delay = retry.jitteredBackoff(afterFailures: held.attempts)
+        held.until = now + delay
         held.error = error
         held.resumed = false
         heldBack[partition] = held
         stats.errors += 1
         instruments.errors(stage: error.stage.rawValue).increment()
-        try consumer.pause([partition])
+        try updatePausedPartitions()
         try consumer.seek([TopicPartitionOffset(partition, offset: message.offset)])
         runtime.record(ConsumerFailure(stage: error.stage.rawValue, message: error.description))
         logger.warning(
@@ -83,22 +94,29 @@ extension ConsumerLoop {
     }
 
     /// Lets held partitions fetch again once their backoff has passed.
-    func resumeDueHolds(_ now: ContinuousClock.Instant) {
-        guard !paused, let consumer else { return }
+    func resumeDueHolds(_ now: ContinuousClock.Instant) throws {
         let due = heldBack.filter { !$0.value.resumed && $0.value.until <= now }.map(\.key)
-        guard !due.isEmpty else { return }
-        do {
-            try consumer.resume(due)
-            for partition in due { heldBack[partition]?.resumed = true }
-        } catch {
-            report(error)
-        }
+        guard !due.isEmpty, !operatorPaused, pendingFlush == nil else { return }
+        for partition in due { heldBack[partition]?.resumed = true }
+        try updatePausedPartitions()
     }
 
-    /// Why the consumer cannot make full progress, for its health.
-    var degradedReason: String? {
-        guard let (partition, held) = heldBack.min(by: { $0.key < $1.key }) else { return nil }
+    /// What the run waits out, for its health: a pending batch first, else
+    /// the partition held back longest.
+    var retrying: RetryState? {
+        let now = clock.now
+        func date(_ instant: ContinuousClock.Instant) -> Date { Date().addingTimeInterval((instant - now).timeInterval) }
+        if let pending = pendingFlush {
+            return RetryState(
+                error: ConsumerFailure(stage: pending.error.stage.rawValue, message: pending.error.message),
+                waiting: "a batch of \(batch.consumed) records", attempts: pending.attempts, since: date(pending.since),
+                nextAttempt: date(pending.nextAttempt), exhausted: !retry.allowsAttempt(after: pending.attempts))
+        }
+        guard let (partition, held) = heldBack.min(by: { $0.value.since < $1.value.since }) else { return nil }
         let others = heldBack.count > 1 ? " and \(heldBack.count - 1) more partition(s)" : ""
-        return "\(held.error.stage) error, retrying: \(held.error.message) (holding back \(partition)\(others) from offset \(held.offset), attempt \(held.attempts))"
+        return RetryState(
+            error: ConsumerFailure(stage: held.error.stage.rawValue, message: held.error.message),
+            waiting: "partition \(partition) from offset \(held.offset)\(others)", attempts: held.attempts, since: date(held.since),
+            nextAttempt: date(held.until), exhausted: !retry.allowsAttempt(after: held.attempts))
     }
 }

@@ -5,13 +5,14 @@ import Pipeline
 import Prometheus
 
 /// The body of a consumer thread: poll → record path (decode, validate,
-/// quality, sequence, transform) → batch → sink write → store offsets →
-/// commit. Thread-confined; rebalance callbacks arrive inside `poll` and
-/// `close` on this same thread.
+/// quality, sequence, transform) → batch → sink write and dead letters →
+/// store offsets → commit. Thread-confined; rebalance callbacks arrive
+/// inside `poll` and `close` on this same thread.
 ///
 /// At-least-once: an offset is stored and committed only after every record
-/// before it is durable in the sink or was dropped by a stage's decision.
-/// Anything not yet written when a run ends is not committed and is read again.
+/// before it is durable in the sink, acknowledged by the dead-letter topic,
+/// or was dropped by a stage's decision. Anything not yet there when a run
+/// ends is not committed and is read again.
 final class ConsumerLoop {
     let runtime: ConsumerRuntime
     let spec: ConsumerSpec
@@ -19,20 +20,28 @@ final class ConsumerLoop {
     var logger: Logger
     let instruments: ConsumerInstruments
     let clock = ContinuousClock()
+    let retry: RetryPolicy
 
     var consumer: KafkaConsumer?
     var sink: (any Sink)?
     var path: RecordPath?
-    /// Paused by the operator (every assigned partition).
-    var paused = false
+    var deadLetters: DeadLetterWriter?
 
     var batch: Batch
     let maxWait: Duration
+    /// The batch's sink write or dead letters failed transiently; retried at
+    /// `nextAttempt`, every partition paused meanwhile.
+    var pendingFlush: PendingFlush?
 
     /// Assigned partitions and what we know about them.
     var partitions: [TopicPartition: PartitionProgress] = [:]
-    /// Partitions held back by a transient error, waiting to retry a record.
+    /// Paused by the operator (every assigned partition).
+    var operatorPaused = false
+    /// Partitions held back by a transient record error, waiting to retry it.
     var heldBack: [TopicPartition: HeldPartition] = [:]
+    /// What this loop has paused in librdkafka, whatever the reason.
+    var pausedPartitions: Set<TopicPartition> = []
+
     var stats = RuntimeStats()
     /// Stage counts already added to the Prometheus counters.
     var reported = ReportedCounts()
@@ -48,6 +57,7 @@ final class ConsumerLoop {
         self.spec = spec
         self.settings = settings
         self.instruments = settings.instruments
+        self.retry = spec.retry.policy
         self.maxWait = .milliseconds(spec.batch.maxWaitMilliseconds)
         self.nextRefresh = clock.now
         self.batch = Batch(capacity: spec.batch.maxRecords)
@@ -77,17 +87,24 @@ final class ConsumerLoop {
         instruments.removeLag(for: Array(partitions.keys))
         partitions.removeAll()
         heldBack.removeAll()
+        pendingFlush = nil
         publish()
     }
 
     private func open() throws {
         let recordPath = spec.effectiveRecordPath
+        let hasDeadLetterTopic = spec.deadLetter != nil
         do {
             let decoder = try spec.format.makeDecoder(services: settings.decoderServices)
-            let stages = try recordPath.makeStages(deadLetterAvailable: false)
-            path = RecordPath(decoder: decoder, decodePolicy: recordPath.onError.decode ?? .fail, stages: stages)
+            let stages = try recordPath.makeStages(deadLetterAvailable: hasDeadLetterTopic)
+            let fallback: RejectionPolicy = hasDeadLetterTopic ? .deadLetter : .fail
+            path = RecordPath(decoder: decoder, decodePolicy: recordPath.onError.decode ?? fallback, stages: stages)
         } catch {
             throw PipelineError(stage: .decode, message: "the record path cannot be built: \(error)")
+        }
+        if let deadLetter = spec.deadLetter {
+            deadLetters = try DeadLetterWriter(
+                spec: deadLetter, producerConfig: settings.producerKafka, consumer: spec.name, group: spec.groupID, logger: logger)
         }
         let sink: any Sink
         switch spec.sink.type {
@@ -104,19 +121,20 @@ final class ConsumerLoop {
         self.sink = sink
         let consumer = try KafkaConsumer(config: settings.kafka, logger: logger)
         consumer.delegate = self
+        // Dead letters carry the original headers.
+        consumer.readsHeaders = deadLetters != nil
         self.consumer = consumer
         if let pattern = spec.topicPattern {
             try consumer.subscribe(pattern: pattern)
         } else {
             try consumer.subscribe(topics: spec.topics ?? [])
         }
-        paused = runtime.requests.pause
-        runtime.publish(state: paused ? .paused : .running)
         logger.info(
             "consumer started",
             metadata: [
                 "subscription": "\(spec.subscriptionDescription)", "group_id": "\(spec.groupID)", "sink": "\(sink.target)",
                 "format": "\(spec.format.type.rawValue)", "stages": "\(stageNames)",
+                "dead_letter_topic": "\(spec.deadLetter?.topic ?? "none")",
             ])
     }
 
@@ -130,13 +148,23 @@ final class ConsumerLoop {
             // One clock reading per iteration: the loop runs once per record.
             let now = clock.now
             runtime.beat(at: now)
-            if runtime.takeRequestFlag(), try applyRequests() == .stop { return }
+            for command in runtime.takeCommands() where try apply(command) == .stop { return }
             if let failure = pendingFailure { throw failure }
-            if let started = batch.startedAt, now - started >= maxWait { try flushBatch() }
-            if !heldBack.isEmpty { resumeDueHolds(now) }
+            if let pending = pendingFlush {
+                if now >= pending.nextAttempt { try attemptFlush() }
+            } else if let started = batch.startedAt, now - started >= maxWait {
+                try flushBatch()
+            }
+            if !heldBack.isEmpty { try resumeDueHolds(now) }
             if now >= nextRefresh { refreshProgress() }
             do {
                 if let message = try consumer.poll(timeout: pollTimeout(now)) {
+                    if pendingFlush != nil {
+                        // Every partition is paused while a flush waits; a
+                        // record fetched before the pause is read again later.
+                        try consumer.seek([TopicPartitionOffset(message.topicPartition, offset: message.offset)])
+                        continue
+                    }
                     try handle(message)
                     if batch.consumed >= spec.batch.maxRecords || batch.bytes >= spec.batch.maxBytes { try flushBatch() }
                 }
@@ -149,7 +177,16 @@ final class ConsumerLoop {
     /// Graceful end: write and commit what was read, then leave the group.
     private func shutdown() throws {
         runtime.publish(state: .stopping)
-        try flushBatch()
+        if !batch.isEmpty {
+            // One last attempt; what still fails is not committed and is read again.
+            try attemptFlush()
+            if !batch.isEmpty {
+                logger.warning(
+                    "stopping with records the sink or the dead-letter topic did not take; they are not committed and will be read again",
+                    metadata: ["records": "\(batch.consumed)"])
+                dropBatch()
+            }
+        }
         try consumer?.close()
         consumer = nil
         sink?.close()
@@ -160,6 +197,7 @@ final class ConsumerLoop {
     /// dropped before closing (closing runs the revoke callback).
     private func abandon() {
         dropBatch()
+        pendingFlush = nil
         if let consumer {
             do {
                 try consumer.close()
@@ -172,33 +210,51 @@ final class ConsumerLoop {
         reportStageCounts()
     }
 
-    private enum RequestOutcome { case stop, proceed }
+    private enum CommandOutcome { case stop, proceed }
 
-    private func applyRequests() throws -> RequestOutcome {
-        let requests = runtime.requests
-        if requests.stop { return .stop }
-        guard requests.pause != paused, let consumer else { return .proceed }
-        let assigned = try consumer.assignment()
-        if requests.pause {
+    private func apply(_ command: RuntimeCommand) throws -> CommandOutcome {
+        switch command {
+        case .stop:
+            return .stop
+        case .pause:
+            guard !operatorPaused else { return .proceed }
             // Everything read so far goes out before the pause takes effect.
-            try flushBatch()
-            try consumer.pause(assigned)
-            paused = true
+            if pendingFlush == nil { try flushBatch() }
+            operatorPaused = true
+            try updatePausedPartitions()
             runtime.publish(state: .paused)
-            logger.info("consumer paused", metadata: ["partitions": "\(assigned.count)"])
-        } else {
-            // Partitions held back by a transient error stay paused until their retry.
-            try consumer.resume(assigned.filter { heldBack[$0] == nil })
+            logger.info("consumer paused", metadata: ["partitions": "\(partitions.count)"])
+        case .resume:
+            guard operatorPaused else { return .proceed }
+            operatorPaused = false
+            // Held partitions get their retry again after a resume.
             for partition in heldBack.keys { heldBack[partition]?.resumed = false }
-            paused = false
+            try updatePausedPartitions()
             runtime.publish(state: .running)
-            logger.info("consumer resumed", metadata: ["partitions": "\(assigned.count)"])
+            logger.info("consumer resumed", metadata: ["partitions": "\(partitions.count)"])
         }
         nextRefresh = clock.now
         return .proceed
     }
 
+    /// Pauses and resumes partitions in librdkafka to match why they should
+    /// not fetch: the operator paused, a flush waits for a retry, or the
+    /// partition is held back by a transient record error.
+    func updatePausedPartitions() throws {
+        guard let consumer else { return }
+        let assigned = Set(partitions.keys)
+        let wanted: Set<TopicPartition> = operatorPaused || pendingFlush != nil
+            ? assigned
+            : Set(heldBack.filter { !$0.value.resumed }.keys).intersection(assigned)
+        let pause = wanted.subtracting(pausedPartitions)
+        let resume = pausedPartitions.intersection(assigned).subtracting(wanted)
+        try consumer.pause(pause.sorted())
+        try consumer.resume(resume.sorted())
+        pausedPartitions = wanted
+    }
+
     private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
+        if let pending = pendingFlush { return max(.zero, min(pending.nextAttempt - now, Self.idlePollTimeout)) }
         guard let started = batch.startedAt else { return Self.idlePollTimeout }
         let remaining = started + maxWait - now
         return remaining <= .zero ? .zero : min(remaining, Self.idlePollTimeout)
@@ -218,7 +274,7 @@ final class ConsumerLoop {
     var statsMetadata: Logger.Metadata {
         [
             "consumed": "\(stats.messagesConsumed)", "written": "\(stats.recordsWritten)", "dropped": "\(stats.recordsDropped)",
-            "batches": "\(stats.batches)",
+            "dead_lettered": "\(stats.recordsDeadLettered)", "batches": "\(stats.batches)",
         ]
     }
 

@@ -23,11 +23,38 @@ extension ConsumerManager {
     public func perform(_ action: LifecycleAction, on name: String) throws(ConsumerManagerError) -> ActionOutcome {
         let result: Result<(changed: Bool, target: ConsumerState, generation: Int), ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return .failure(.notFound(name)) }
-            guard !entry.deleting else { return .failure(ConsumerManagerError(.conflict, "'\(name)' is being deleted")) }
             guard !registry.shuttingDown else { return .failure(.shuttingDown) }
-            let outcome = apply(action, to: &entry)
+            let before = entry.lifecycle
+            let runState = entry.runtime?.state
+            let effects: [ConsumerLifecycle.Effect]
+            do throws(ConsumerLifecycle.Refusal) {
+                switch action {
+                case .start: effects = try entry.lifecycle.start(runStopping: runState == .stopping)
+                case .resume: effects = try entry.lifecycle.resume()
+                case .pause: effects = try entry.lifecycle.pause(runStopping: runState == .stopping)
+                case .stop: effects = try entry.lifecycle.stop()
+                case .restart: effects = try entry.lifecycle.restart()
+                }
+            } catch .deleting {
+                return .failure(ConsumerManagerError(.conflict, "'\(name)' is being deleted"))
+            } catch {
+                let state = entry.runtime?.state ?? .stopped
+                let hint = action == .resume ? "start it instead" : "only a running consumer can be paused"
+                return .failure(ConsumerManagerError(.conflict, "'\(name)' is \(state.rawValue); \(hint)"))
+            }
+            apply(effects, to: &entry)
             registry.entries[name] = entry
-            return outcome
+            let lifecycle = entry.lifecycle
+            // A verb that finds the consumer where it leads changes nothing
+            // (a resume of a running consumer, a restart already under way).
+            let changed = lifecycle != before || (action == .resume && runState == .paused)
+            let target: ConsumerState = switch action {
+            case .stop: .stopped
+            case .pause: .paused
+            case .start, .resume, .restart: .running
+            }
+            let generation = lifecycle.restartsAfterRun ? lifecycle.generation + 1 : lifecycle.generation
+            return .success((changed, target, generation))
         }
         let outcome = try result.get()
         if outcome.changed {
@@ -74,59 +101,6 @@ extension ConsumerManager {
                 throw ConsumerManagerError(.waitTimeout, "'\(name)' did not settle within \(timeout): \(progress)")
             }
             try? await Task.sleep(for: .milliseconds(50))
-        }
-    }
-
-    /// The state transition of one verb. Registry lock held.
-    private func apply(_ action: LifecycleAction, to entry: inout Entry) -> Result<(changed: Bool, target: ConsumerState, generation: Int), ConsumerManagerError> {
-        let name = entry.spec.name
-        let state = entry.runtime?.state ?? .stopped
-        switch action {
-        case .start, .resume:
-            if action == .resume && !entry.isActive {
-                return .failure(ConsumerManagerError(.conflict, "'\(name)' is \(state.rawValue); start it instead"))
-            }
-            let changed = entry.desired != .running || !entry.isActive || state == .stopping
-            entry.desired = .running
-            if action == .start { entry.consecutiveFailures = 0 }
-            switch state {
-            case .paused:
-                entry.runtime?.requestPause(false)
-            case .stopping:
-                entry.restartAfterExit = entry.restartAfterExit ?? .manual
-            case .stopped, .failed:
-                launch(&entry, paused: false)
-            case .starting, .running:
-                entry.runtime?.requestPause(false)
-            }
-            return .success((changed, .running, entry.restartAfterExit != nil ? entry.generation + 1 : entry.generation))
-        case .stop:
-            let changed = entry.desired != .stopped || entry.isActive
-            entry.desired = .stopped
-            entry.nextRestart = nil
-            entry.restartAfterExit = nil
-            entry.runtime?.requestStop()
-            return .success((changed, .stopped, entry.generation))
-        case .pause:
-            guard entry.isActive, state != .stopping else {
-                return .failure(ConsumerManagerError(.conflict, "'\(name)' is \(state.rawValue); only a running consumer can be paused"))
-            }
-            let changed = entry.desired != .paused
-            entry.desired = .paused
-            entry.runtime?.requestPause(true)
-            return .success((changed, .paused, entry.generation))
-        case .restart:
-            entry.desired = .running
-            entry.consecutiveFailures = 0
-            metrics.instruments(for: name).restarts(reason: RestartReason.manual.rawValue).increment()
-            entry.restarts += 1
-            if entry.isActive {
-                entry.restartAfterExit = .manual
-                entry.runtime?.requestStop()
-                return .success((true, .running, entry.generation + 1))
-            }
-            launch(&entry, paused: false)
-            return .success((true, .running, entry.generation))
         }
     }
 }

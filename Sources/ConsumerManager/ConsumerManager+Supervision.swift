@@ -4,46 +4,36 @@ extension ConsumerManager {
     /// Consumers that are starting or stopping are given this long before
     /// they count as unhealthy.
     static let transitionGrace: Duration = .seconds(60)
+    /// Failed runs in a row that make a crash loop (unhealthy), not a hiccup (degraded).
+    static let crashLoopFailures = 3
 
-    /// Called on a runtime's own thread when its run has ended: removes a
-    /// deleted consumer, counts failures, and starts the next run when one
-    /// is due (restart, spec update) or schedules one by restart policy.
+    /// Called on a runtime's own thread when its run has ended: feeds the
+    /// lifecycle, which removes a deleted consumer, counts failures, and
+    /// starts the next run when one is due (restart, spec update) or
+    /// schedules one by restart policy.
     func runtimeExited(_ runtime: ConsumerRuntime) {
         let name = runtime.spec.name
         let removed: Bool = registry.withLock { registry in
             guard var entry = registry.entries[name], entry.runtime === runtime else { return false }
-            if entry.deleting {
+            let snapshot = runtime.snapshot
+            let failed = snapshot.state == .failed
+            if failed { entry.lastFailure = snapshot.lastError }
+            let effects = entry.lifecycle.runEnded(
+                failed: failed, policy: entry.spec.restart, shuttingDown: registry.shuttingDown, now: .now)
+            if effects.contains(.remove) {
                 registry.entries.removeValue(forKey: name)
                 return true
             }
-            let snapshot = runtime.snapshot
-            let instruments = metrics.instruments(for: name)
-            if snapshot.state == .failed {
-                entry.consecutiveFailures += 1
-                entry.lastFailure = snapshot.lastError
-                instruments.consecutiveFailures.set(Int64(entry.consecutiveFailures))
-            }
-            if registry.shuttingDown {
-                // Nothing starts again; desired states stay as persisted.
-            } else if let reason = entry.restartAfterExit, entry.desired != .stopped {
-                if reason != .manual {
-                    // Manual restarts were counted when requested.
-                    instruments.restarts(reason: reason.rawValue).increment()
-                    entry.restarts += 1
-                }
-                launch(&entry, paused: entry.desired == .paused)
-            } else if snapshot.state == .failed, entry.desired != .stopped,
-                entry.spec.restart.allowsRestart(afterFailures: entry.consecutiveFailures)
-            {
-                let delay = entry.spec.restart.backoff(afterFailures: entry.consecutiveFailures)
-                entry.nextRestart = (ContinuousClock.now + delay, Date().addingTimeInterval(delay.timeInterval))
+            apply(effects, to: &entry)
+            metrics.instruments(for: name).consecutiveFailures.set(Int64(entry.lifecycle.consecutiveFailures))
+            if let due = entry.lifecycle.restartDue {
                 logger.warning(
                     "consumer will restart after failure",
-                    metadata: ["consumer": "\(name)", "in": "\(delay)", "consecutive_failures": "\(entry.consecutiveFailures)"])
-            } else if snapshot.state == .failed {
+                    metadata: ["consumer": "\(name)", "in": "\(due - .now)", "consecutive_failures": "\(entry.lifecycle.consecutiveFailures)"])
+            } else if entry.lifecycle.phase == .failed, !registry.shuttingDown {
                 logger.error(
                     "consumer failed and will not be restarted",
-                    metadata: ["consumer": "\(name)", "consecutive_failures": "\(entry.consecutiveFailures)"])
+                    metadata: ["consumer": "\(name)", "consecutive_failures": "\(entry.lifecycle.consecutiveFailures)"])
             }
             registry.entries[name] = entry
             return false
@@ -68,18 +58,16 @@ extension ConsumerManager {
         let now = ContinuousClock.now
         registry.withLock { registry in
             registry.lastSupervisorTick = now
+            guard !registry.shuttingDown else { return }
             for name in registry.entries.keys {
                 guard var entry = registry.entries[name] else { continue }
-                if let due = entry.nextRestart, due.at <= now, !entry.isActive, !entry.deleting, entry.desired != .stopped {
-                    metrics.instruments(for: name).restarts(reason: RestartReason.failure.rawValue).increment()
-                    entry.restarts += 1
-                    logger.info("restarting consumer after failure", metadata: ["consumer": "\(name)"])
-                    launch(&entry, paused: entry.desired == .paused)
-                }
+                let effects = entry.lifecycle.tick(now: now)
+                if !effects.isEmpty { logger.info("restarting consumer after failure", metadata: ["consumer": "\(name)"]) }
+                apply(effects, to: &entry)
                 if let snapshot = entry.runtime?.snapshot {
                     // A run that committed a batch has recovered.
-                    if snapshot.state.isActive, snapshot.progress.stats.batches > 0, entry.consecutiveFailures > 0 {
-                        entry.consecutiveFailures = 0
+                    if snapshot.state.isActive, snapshot.progress.stats.batches > 0, entry.lifecycle.consecutiveFailures > 0 {
+                        entry.lifecycle.runMadeProgress()
                         metrics.instruments(for: name).consecutiveFailures.set(Int64(0))
                     }
                     sample(&entry.health, snapshot, now: now)
@@ -110,37 +98,58 @@ extension ConsumerManager {
     }
 
     /// Healthy means: doing what the operator asked. A consumer stopped on
-    /// purpose is healthy; one that should run but failed, stalled or is
-    /// stuck in a transition is not.
+    /// purpose is healthy. One that runs but waits out a transient error, or
+    /// has just recovered from a failed run, is degraded. One that should run
+    /// but failed, crash-loops, stalled, retries for longer than
+    /// `unhealthyAfter` (or past its attempts) or is stuck in a transition is
+    /// unhealthy.
     func evaluateHealth(_ entry: Entry, snapshot: RuntimeSnapshot?, lastCheck: Date?) -> ConsumerHealth {
-        func unhealthy(_ reason: String) -> ConsumerHealth {
-            ConsumerHealth(status: .unhealthy, reason: reason, lastCheck: lastCheck)
+        func verdict(_ status: ConsumerHealth.Status, _ reason: String?) -> ConsumerHealth {
+            ConsumerHealth(status: status, reason: reason, lastCheck: lastCheck)
         }
-        let healthy = ConsumerHealth(status: .healthy, reason: nil, lastCheck: lastCheck)
-        guard entry.desired != .stopped, !entry.deleting else { return healthy }
-        let state = snapshot?.state ?? .stopped
+        guard entry.desired != .stopped, !entry.deleting else { return verdict(.healthy, nil) }
+        let failures = entry.lifecycle.consecutiveFailures
+        let cause = snapshot?.lastError?.message ?? entry.lastFailure?.message ?? "unknown error"
+        switch entry.lifecycle.phase {
+        case .failed:
+            return verdict(.unhealthy, "failed (\(cause)); not restarting")
+        case .backingOff(let until):
+            let seconds = max(0, Int((until - .now).timeInterval.rounded(.up)))
+            return verdict(.unhealthy, "failed \(failures) time(s) in a row (\(cause)); restarting in \(seconds)s")
+        case .idle:
+            return verdict(.unhealthy, "stopped but should be \(entry.desired.rawValue)")
+        case .active:
+            break
+        }
+        let state = snapshot?.state ?? .starting
         let inState = Date().timeIntervalSince(snapshot?.since ?? entry.registeredAt)
         switch state {
-        case .failed:
-            let cause = snapshot?.lastError?.message ?? entry.lastFailure?.message ?? "unknown error"
-            if let next = entry.nextRestart {
-                let seconds = max(0, Int(next.date.timeIntervalSinceNow.rounded(.up)))
-                return unhealthy("failed (\(cause)); restarting in \(seconds)s")
-            }
-            return unhealthy("failed (\(cause)); not restarting")
-        case .stopped:
-            return entry.restartAfterExit != nil ? healthy : unhealthy("stopped but should be \(entry.desired.rawValue)")
+        case .failed, .stopped:
+            // Ended, the lifecycle not yet told: judge by the outcome.
+            return entry.lifecycle.restartsAfterRun ? verdict(.healthy, nil) : verdict(.unhealthy, "\(state.rawValue): \(cause)")
         case .starting, .stopping:
-            return inState > Self.transitionGrace.timeInterval
-                ? unhealthy("\(state.rawValue) for \(Int(inState))s") : healthy
+            if inState > Self.transitionGrace.timeInterval {
+                let what = state == .starting ? "starting (no partition assignment yet)" : "stopping"
+                return verdict(.unhealthy, "\(what) for \(Int(inState))s")
+            }
+            return failures > 0 ? verdict(.degraded, "restarting after \(failures) failed run(s): \(cause)") : verdict(.healthy, nil)
         case .running, .paused:
             if let snapshot, snapshot.sinceLastLoop > configuration.stallTimeout {
-                return unhealthy("stalled: the poll loop has not run for \(Int(snapshot.sinceLastLoop.timeInterval))s")
+                return verdict(.unhealthy, "stalled: the poll loop has not run for \(Int(snapshot.sinceLastLoop.timeInterval))s")
             }
-            if let reason = snapshot?.progress.degradedReason {
-                return ConsumerHealth(status: .degraded, reason: reason, lastCheck: lastCheck)
+            if let retrying = snapshot?.progress.retrying {
+                let seconds = Date().timeIntervalSince(retrying.since)
+                if retrying.exhausted { return verdict(.unhealthy, "retries exhausted, still retrying: \(retrying.description)") }
+                if seconds > configuration.unhealthyAfter.timeInterval {
+                    return verdict(.unhealthy, "for \(Int(seconds))s: \(retrying.description)")
+                }
+                return verdict(.degraded, retrying.description)
             }
-            return healthy
+            if failures >= Self.crashLoopFailures {
+                return verdict(.unhealthy, "crash loop: \(failures) failed runs in a row, no batch committed since (\(cause))")
+            }
+            if failures > 0 { return verdict(.degraded, "recovering after \(failures) failed run(s): \(cause)") }
+            return verdict(.healthy, nil)
         }
     }
 
@@ -155,20 +164,18 @@ extension ConsumerManager {
 
     public var isShuttingDown: Bool { registry.withLock { $0.shuttingDown } }
 
-    /// Stops every consumer gracefully (last batches written and committed)
-    /// without changing their persisted desired states, so they come back on
-    /// the next start. Waits up to the configured shutdown timeout.
-    public func shutdown() async {
+    /// Stops every consumer gracefully (last batches written and committed,
+    /// groups left) without changing their persisted desired states, so they
+    /// come back on the next start. Waits up to the configured shutdown
+    /// timeout; returns whether every consumer finished in time.
+    @discardableResult
+    public func shutdown() async -> Bool {
         let draining = registry.withLock { registry -> Int in
             registry.shuttingDown = true
             var count = 0
             for (name, var entry) in registry.entries {
-                entry.nextRestart = nil
-                entry.restartAfterExit = nil
-                if entry.isActive {
-                    entry.runtime?.requestStop()
-                    count += 1
-                }
+                if entry.isActive { count += 1 }
+                apply(entry.lifecycle.shutdown(), to: &entry)
                 registry.entries[name] = entry
             }
             return count
@@ -180,7 +187,11 @@ extension ConsumerManager {
         if drained {
             logger.info("all consumers stopped")
         } else {
-            logger.error("consumers still running after the shutdown timeout", metadata: ["timeout": "\(configuration.shutdownTimeout)"])
+            let running = registry.withLock { $0.entries.values.filter(\.isActive).map(\.spec.name).sorted() }
+            logger.error(
+                "consumers still running after the shutdown timeout",
+                metadata: ["timeout": "\(configuration.shutdownTimeout)", "consumers": "\(running.joined(separator: ","))"])
         }
+        return drained
     }
 }

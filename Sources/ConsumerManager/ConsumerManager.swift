@@ -8,8 +8,10 @@ import Synchronization
 ///
 /// Thread-safe: REST handlers call it concurrently. State lives in one
 /// registry behind one lock; nothing blocking happens under it (runtimes are
-/// asked to stop, never joined). Spec files are written under a separate
-/// lock, always from the latest registry state.
+/// sent commands, never joined). Each consumer's lifecycle is a
+/// ``ConsumerLifecycle`` state machine; the manager feeds it events and
+/// carries out the effects it returns. Spec files are written under a
+/// separate lock, always from the latest registry state.
 public final class ConsumerManager: Sendable {
     public struct Configuration: Sendable {
         /// Holds `consumers/` (specs) and `sinks/` (file sink output).
@@ -22,12 +24,13 @@ public final class ConsumerManager: Sendable {
         public var healthInterval: Duration = .seconds(5)
         /// A loop that has not come round for this long is reported stalled.
         public var stallTimeout: Duration = .seconds(60)
+        /// A consumer retrying one transient error for longer than this is
+        /// unhealthy rather than degraded.
+        public var unhealthyAfter: Duration = .seconds(30)
         /// How long shutdown waits for consumers to drain.
         public var shutdownTimeout: Duration = .seconds(30)
         /// Refresh interval of lag and positions inside each consumer.
         public var progressInterval: Duration = .seconds(1)
-        /// Backoff for a partition held back by a transient record error.
-        public var recordRetry = RetryPolicy.recordDefault
 
         public init(dataDirectory: String, kafka: KafkaConfig) {
             self.dataDirectory = dataDirectory
@@ -57,26 +60,21 @@ public final class ConsumerManager: Sendable {
     /// One registered consumer.
     struct Entry {
         var spec: ConsumerSpec
-        var desired: DesiredState
+        var lifecycle: ConsumerLifecycle
         /// The current run, or the last one (its snapshot keeps the final state).
         var runtime: ConsumerRuntime?
-        var generation = 0
-        var consecutiveFailures = 0
-        var restarts = 0
         var lastFailure: ConsumerFailure?
-        var nextRestart: (at: ContinuousClock.Instant, date: Date)?
-        /// Start a new run once the current one has exited.
-        var restartAfterExit: RestartReason?
-        var deleting = false
         var health = HealthSample()
         let registeredAt = Date()
 
-        var isActive: Bool { runtime?.state.isActive ?? false }
-    }
+        init(spec: ConsumerSpec, desired: DesiredState) {
+            self.spec = spec
+            self.lifecycle = ConsumerLifecycle(desired: desired)
+        }
 
-    enum RestartReason: String {
-        case failure, manual
-        case specUpdate = "spec_update"
+        var isActive: Bool { lifecycle.hasRun }
+        var desired: DesiredState { lifecycle.desired }
+        var deleting: Bool { lifecycle.isDeleting }
     }
 
     struct HealthSample {
@@ -110,9 +108,13 @@ public final class ConsumerManager: Sendable {
         }
         registry.withLock { registry in
             for item in stored {
-                var entry = Entry(spec: item.spec, desired: item.desiredState)
-                if item.desiredState != .stopped {
-                    launch(&entry, paused: item.desiredState == .paused)
+                var entry = Entry(spec: item.spec, desired: .stopped)
+                switch item.desiredState {
+                case .stopped: break
+                case .running: apply(try? entry.lifecycle.start(runStopping: false), to: &entry)
+                case .paused:
+                    apply(try? entry.lifecycle.start(runStopping: false), to: &entry)
+                    apply(try? entry.lifecycle.pause(runStopping: false), to: &entry)
                 }
                 registry.entries[item.spec.name] = entry
             }
@@ -162,10 +164,9 @@ public final class ConsumerManager: Sendable {
         }
         if spec.autostart {
             registry.withLock { registry in
-                if var entry = registry.entries[spec.name], !entry.isActive {
-                    launch(&entry, paused: false)
-                    registry.entries[spec.name] = entry
-                }
+                guard var entry = registry.entries[spec.name], !entry.isActive, !registry.shuttingDown else { return }
+                apply(try? entry.lifecycle.start(runStopping: false), to: &entry)
+                registry.entries[spec.name] = entry
             }
         }
         logger.info("consumer registered", metadata: ["consumer": "\(spec.name)", "autostart": "\(spec.autostart)"])
@@ -183,17 +184,15 @@ public final class ConsumerManager: Sendable {
         let spec = proposed.restoringSecrets(from: existing)
         try spec.validate()
         let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
-            guard var entry = registry.entries[name], !entry.deleting else { return .failure(.notFound(name)) }
+            guard var entry = registry.entries[name] else { return .failure(.notFound(name)) }
+            if entry.deleting { return .failure(ConsumerManagerError(.conflict, "'\(name)' is being deleted")) }
             if registry.shuttingDown { return .failure(.shuttingDown) }
             if let conflict = sinkConflict(for: spec, in: registry) { return .failure(conflict) }
             guard entry.spec != spec else { return .success(false) }
             entry.spec = spec
             // A consumer on its way to stopped stays stopped; the new spec
             // applies at its next start.
-            if entry.isActive, entry.desired != .stopped {
-                entry.restartAfterExit = .specUpdate
-                entry.runtime?.requestStop()
-            }
+            apply(entry.lifecycle.specChanged(), to: &entry)
             registry.entries[name] = entry
             return .success(true)
         }
@@ -214,23 +213,21 @@ public final class ConsumerManager: Sendable {
     /// Deletes a consumer: its spec file at once, its registration once it
     /// has stopped (gracefully: the last batch is written and committed).
     public func delete(_ name: String) throws(ConsumerManagerError) -> DeleteOutcome {
-        let active: Bool? = registry.withLock { registry in
+        let removed: Bool? = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return nil }
-            guard entry.isActive else {
+            let effects = entry.lifecycle.delete()
+            if effects.contains(.remove) {
                 registry.entries.removeValue(forKey: name)
-                return false
+                return true
             }
-            entry.deleting = true
-            entry.nextRestart = nil
-            entry.restartAfterExit = nil
-            entry.runtime?.requestStop()
+            apply(effects, to: &entry)
             registry.entries[name] = entry
-            return true
+            return false
         }
-        guard let active else { throw .notFound(name) }
+        guard let removed else { throw .notFound(name) }
         try persist(name)
-        logger.info("consumer deleted", metadata: ["consumer": "\(name)", "draining": "\(active)"])
-        if active { return .stopping(try status(name)) }
+        logger.info("consumer deleted", metadata: ["consumer": "\(name)", "draining": "\(!removed)"])
+        if !removed { return .stopping(try status(name)) }
         metrics.remove(consumer: name)
         return .removed
     }
@@ -252,24 +249,39 @@ public final class ConsumerManager: Sendable {
         return true
     }
 
-    // MARK: Helpers (registry lock held)
+    // MARK: Effects (registry lock held)
 
-    /// Starts a new run for `entry`. Call with the registry lock held.
-    func launch(_ entry: inout Entry, paused: Bool) {
-        entry.generation += 1
-        entry.nextRestart = nil
-        entry.restartAfterExit = nil
+    /// Carries out what a lifecycle transition asks for. A `.remove` effect
+    /// is handled by the caller, which owns the registry entry.
+    func apply(_ effects: [ConsumerLifecycle.Effect]?, to entry: inout Entry) {
+        for effect in effects ?? [] {
+            switch effect {
+            case .launch(let paused):
+                launch(&entry, paused: paused)
+            case .send(let command):
+                entry.runtime?.send(command)
+            case .countRestart(let reason):
+                entry.lifecycle.countRestart()
+                metrics.instruments(for: entry.spec.name).restarts(reason: reason.rawValue).increment()
+            case .remove:
+                break
+            }
+        }
+    }
+
+    /// Starts the lifecycle's new run.
+    private func launch(_ entry: inout Entry, paused: Bool) {
         let spec = entry.spec
         let settings = ConsumerRuntime.RunSettings(
             kafka: kafkaConfig(for: spec),
             sinkPath: sinkPath(for: spec),
             instruments: metrics.instruments(for: spec.name),
             logger: logger,
-            recordRetry: configuration.recordRetry,
+            producerKafka: producerConfig(for: spec),
             decoderServices: decoderServices,
             refreshInterval: configuration.progressInterval,
             onExit: { [weak self] runtime in self?.runtimeExited(runtime) })
-        let runtime = ConsumerRuntime(spec: spec, generation: entry.generation, settings: settings, paused: paused)
+        let runtime = ConsumerRuntime(spec: spec, generation: entry.lifecycle.generation, settings: settings, paused: paused)
         entry.runtime = runtime
         runtime.start()
     }
@@ -286,6 +298,14 @@ public final class ConsumerManager: Sendable {
                 "enable.auto.offset.store": "false",
                 "enable.partition.eof": "false",
             ])
+    }
+
+    /// The dead-letter producer: the server's properties and the spec's
+    /// credentials (its consumer tuning does not apply to a producer).
+    func producerConfig(for spec: ConsumerSpec) -> KafkaConfig {
+        configuration.kafka
+            .merging(spec.kafka.filter { $0.key.hasPrefix("security.") || $0.key.hasPrefix("sasl.") })
+            .merging(["client.id": "consumerd-\(spec.name)-dead-letters"])
     }
 
     func sinkPath(for spec: ConsumerSpec) -> String? {
@@ -309,21 +329,25 @@ public final class ConsumerManager: Sendable {
 
     func status(of entry: Entry, lastCheck: Date?) -> ConsumerStatus {
         let snapshot = entry.runtime?.snapshot
-        let state = snapshot?.state ?? .stopped
+        let state: ConsumerState = switch entry.lifecycle.phase {
+        case .active: snapshot?.state ?? .starting
+        case .failed, .backingOff: .failed
+        case .idle: snapshot?.state == .failed ? .failed : .stopped
+        }
         return ConsumerStatus(
             name: entry.spec.name,
             state: state,
             desiredState: entry.desired,
             since: snapshot?.since ?? entry.registeredAt,
-            generation: entry.generation,
+            generation: entry.lifecycle.generation,
             spec: entry.spec.redacted,
             sinkTarget: sinkPath(for: entry.spec) ?? "stdout",
             progress: snapshot?.progress ?? RuntimeProgress(),
             rates: entry.health.rates,
             lastError: snapshot?.lastError ?? entry.lastFailure,
-            consecutiveFailures: entry.consecutiveFailures,
-            restarts: entry.restarts,
-            nextRestartAt: entry.nextRestart?.date,
+            consecutiveFailures: entry.lifecycle.consecutiveFailures,
+            restarts: entry.lifecycle.restarts,
+            nextRestartAt: entry.lifecycle.restartDue.map { Date().addingTimeInterval(($0 - .now).timeInterval) },
             deleting: entry.deleting,
             health: evaluateHealth(entry, snapshot: snapshot, lastCheck: lastCheck))
     }

@@ -65,6 +65,8 @@ public final class ConsumerMetrics: Sendable {
             "stage_records", "total", "Records through each record-path stage by outcome (in, kept, dropped, dead_lettered, failed).") }
         static var stageRejections: MetricNameDescriptor { descriptor(
             "stage_rejections", "total", "Records a stage dropped, dead-lettered or failed on, by reason.") }
+        static var deadLetters: MetricNameDescriptor { descriptor(
+            "dead_letter_records", "total", "Records the dead-letter topic acknowledged, by stage and reason.") }
         static var qualityViolations: MetricNameDescriptor { descriptor("quality_violations", "total", "Data-quality rule violations by rule.") }
         static var sequenceGaps: MetricNameDescriptor { descriptor("sequence_gaps", "total", "Sequence numbers skipped ahead (gap events).") }
         static var sequenceDuplicates: MetricNameDescriptor { descriptor("sequence_duplicates", "total", "Sequence numbers seen twice in a row.") }
@@ -148,6 +150,10 @@ public final class ConsumerInstruments: Sendable {
 
     public func stageRejections(stage: String, outcome: String, reason: String) -> Counter {
         counter(ConsumerMetrics.Name.stageRejections, [("consumer", consumer), ("stage", stage), ("outcome", outcome), ("reason", reason)])
+    }
+
+    public func deadLetters(stage: String, reason: String) -> Counter {
+        counter(ConsumerMetrics.Name.deadLetters, [("consumer", consumer), ("stage", stage), ("reason", reason)])
     }
 
     public func qualityViolations(rule: String) -> Counter {

@@ -5,17 +5,18 @@ import Pipeline
 import Synchronization
 
 /// One run of a consumer: a dedicated thread polling Kafka, from start until
-/// it stops or fails. Other threads steer it with requests (stop, pause,
-/// resume) and read the snapshot it publishes; neither blocks the loop.
+/// it stops or fails. Other threads steer it through a mailbox of commands
+/// (pause, resume, stop), read in order between polls so that none is lost
+/// or reordered, and read the snapshot it publishes; neither blocks the loop.
 final class ConsumerRuntime: Sendable {
     let spec: ConsumerSpec
     /// Increases with every run of the same consumer.
     let generation: Int
     private let settings: RunSettings
     private let shared: Mutex<Shared>
-    /// Raised when a request is waiting, so the loop checks one atomic per poll
-    /// instead of taking the lock.
-    private let requestPending = Atomic<Bool>(false)
+    /// Raised when a command is waiting, so the loop checks one atomic per
+    /// poll instead of taking the lock.
+    private let commandPending = Atomic<Bool>(false)
     /// Nanoseconds after `epoch` of the loop's last iteration (stall detection).
     private let heartbeat = Atomic<Int64>(0)
     private static let epoch = ContinuousClock.now
@@ -27,10 +28,9 @@ final class ConsumerRuntime: Sendable {
         var sinkPath: String?
         var instruments: ConsumerInstruments
         var logger: Logger
-        var sinkRetry = RetryPolicy.sinkDefault
-        /// Holding back a partition whose record hit a transient error (an
-        /// unreachable registry): backoff between attempts, no limit.
-        var recordRetry = RetryPolicy.recordDefault
+        /// Dead letters go through this producer configuration (the server's
+        /// base properties and the spec's credentials).
+        var producerKafka: KafkaConfig
         /// Shared by every run's decoders (Schema Registry clients and caches).
         var decoderServices: DecoderServices
         /// How often lag and positions are refreshed while idle.
@@ -43,17 +43,20 @@ final class ConsumerRuntime: Sendable {
         var since = Date()
         var lastError: ConsumerFailure?
         var progress = RuntimeProgress()
-        var stopRequested = false
-        var pauseRequested = false
+        var mailbox: [RuntimeCommand] = []
+        /// The run leaves the loop: later commands have nothing to act on.
+        var stopping = false
     }
 
+    /// `paused`: the run starts with every partition paused.
     init(spec: ConsumerSpec, generation: Int, settings: RunSettings, paused: Bool) {
         self.spec = spec
         self.generation = generation
         self.settings = settings
         var initial = Shared()
-        initial.pauseRequested = paused
+        if paused { initial.mailbox = [.pause] }
         self.shared = Mutex(initial)
+        if paused { commandPending.store(true, ordering: .releasing) }
         beat(at: .now)
     }
 
@@ -68,16 +71,12 @@ final class ConsumerRuntime: Sendable {
         thread.start()
     }
 
-    // MARK: Requests (any thread)
+    // MARK: Commands (any thread)
 
-    func requestStop() {
-        shared.withLock { $0.stopRequested = true }
-        requestPending.store(true, ordering: .releasing)
-    }
-
-    func requestPause(_ paused: Bool) {
-        shared.withLock { $0.pauseRequested = paused }
-        requestPending.store(true, ordering: .releasing)
+    /// Queues a command for the loop, which takes commands in order.
+    func send(_ command: RuntimeCommand) {
+        shared.withLock { $0.mailbox.append(command) }
+        commandPending.store(true, ordering: .releasing)
     }
 
     var snapshot: RuntimeSnapshot {
@@ -93,15 +92,20 @@ final class ConsumerRuntime: Sendable {
 
     // MARK: Loop side (consumer thread only)
 
-    /// Whether a request arrived since the last call; clears the flag.
+    /// The commands sent since the last call, in order (usually none: one atomic load).
     @inline(__always)
-    func takeRequestFlag() -> Bool {
-        guard requestPending.load(ordering: .relaxed) else { return false }
-        return requestPending.exchange(false, ordering: .acquiring)
+    func takeCommands() -> [RuntimeCommand] {
+        guard commandPending.load(ordering: .relaxed), commandPending.exchange(false, ordering: .acquiring) else { return [] }
+        return shared.withLock { shared in
+            defer { shared.mailbox.removeAll() }
+            return shared.mailbox
+        }
     }
 
-    var requests: (stop: Bool, pause: Bool) {
-        shared.withLock { ($0.stopRequested, $0.pauseRequested) }
+    /// Whether a stop is waiting in the mailbox (checked while the loop sleeps
+    /// through a backoff), without taking the other commands.
+    var stopPending: Bool {
+        shared.withLock { $0.mailbox.contains(.stop) }
     }
 
     /// Records that the loop came round at `instant` (the loop's own clock reading).
@@ -150,11 +154,27 @@ public struct RuntimeProgress: Sendable, Equatable {
     public var stages: [StageCounts] = []
     public var qualityViolations: [String: Int64] = [:]
     public var sequence: SequenceStatistics?
-    /// Why the consumer runs but cannot make full progress (partitions held
-    /// back by a transient error); `nil` when it can.
-    public var degradedReason: String?
+    /// A transient error the run is waiting out; `nil` when it makes progress.
+    public var retrying: RetryState?
 
     public init() {}
+}
+
+/// What a run retries, since when, and why.
+public struct RetryState: Sendable, Equatable {
+    /// The error of the last attempt.
+    public var error: ConsumerFailure
+    /// What waits: `batch of 120 records` or `partition t[2] from offset 41`.
+    public var waiting: String
+    public var attempts: Int
+    public var since: Date
+    public var nextAttempt: Date
+    /// `retry.max_attempts` reached with `on_exhausted: keep_retrying`.
+    public var exhausted: Bool
+
+    public var description: String {
+        "\(error.stage) error, retrying (\(waiting), attempt \(attempts)): \(error.message)"
+    }
 }
 
 /// Counters of one run.
@@ -164,6 +184,8 @@ public struct RuntimeStats: Sendable, Equatable {
     public var recordsWritten: Int64 = 0
     /// Dropped by a stage (filtered, a quality rule, a duplicate, `on_*: drop`).
     public var recordsDropped: Int64 = 0
+    /// Acknowledged by the dead-letter topic.
+    public var recordsDeadLettered: Int64 = 0
     public var errors: Int64 = 0
     public var batches: Int64 = 0
     public var commits: Int64 = 0

@@ -99,9 +99,24 @@ extension ConsumerSpec {
             throw .invalid(section, "reads record fields, which a \(format.type.rawValue) format does not have (use json or avro)")
         }
         do {
-            _ = try path.makeStages(deadLetterAvailable: false)
+            _ = try path.makeStages(deadLetterAvailable: deadLetter != nil)
         } catch {
             throw .invalid(error.field, error.message)
+        }
+        if let deadLetter {
+            do {
+                try deadLetter.validate()
+            } catch {
+                throw .invalid(error.under("dead_letter").field, error.message)
+            }
+            if let topics, topics.contains(where: { deadLetter.topic(for: $0) == $0 }) {
+                throw .invalid("dead_letter.topic", "must differ from the topics the consumer reads")
+            }
+        }
+        do {
+            try retry.validate()
+        } catch {
+            throw .invalid(error.under("retry").field, error.message)
         }
     }
 

@@ -20,6 +20,10 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     public var preset: Preset?
     /// Validation, quality, sequence, transforms and error policies as given.
     public var recordPath: RecordPathSpec
+    /// Where rejected records go; without one, a dead-letter disposition stops the consumer.
+    public var deadLetter: DeadLetterSpec?
+    /// How transient errors (sink, dead-letter topic, Schema Registry) are retried.
+    public var retry: RetrySpec
     public var batch: Batch
     public var sink: SinkSpec
     /// Extra librdkafka consumer properties, from an allowlist.
@@ -104,6 +108,8 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         format: FormatSpec = FormatSpec(),
         preset: Preset? = nil,
         recordPath: RecordPathSpec = RecordPathSpec(),
+        deadLetter: DeadLetterSpec? = nil,
+        retry: RetrySpec = RetrySpec(),
         batch: Batch = Batch(),
         sink: SinkSpec? = nil,
         kafka: [String: String] = [:],
@@ -118,6 +124,8 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.format = format
         self.preset = preset
         self.recordPath = recordPath
+        self.deadLetter = deadLetter
+        self.retry = retry
         self.batch = batch
         self.sink = sink ?? SinkSpec(type: .file, path: Self.defaultSinkPath(for: name))
         self.kafka = kafka
@@ -157,7 +165,8 @@ extension ConsumerSpec {
         case groupID = "group_id"
         case format, preset, validation, quality, sequence, transforms
         case onError = "on_error"
-        case batch, sink, kafka, restart, autostart
+        case deadLetter = "dead_letter"
+        case retry, batch, sink, kafka, restart, autostart
     }
 
     public init(from decoder: any Decoder) throws {
@@ -178,6 +187,8 @@ extension ConsumerSpec {
                 sequence: try container.decodeUnlessAbsent(SequenceSpec.self, forKey: .sequence),
                 transforms: try container.decodeUnlessAbsent([TransformSpec].self, forKey: .transforms),
                 onError: try container.decodeUnlessAbsent(RecordPathSpec.OnError.self, forKey: .onError) ?? .init()),
+            deadLetter: try container.decodeUnlessAbsent(DeadLetterSpec.self, forKey: .deadLetter),
+            retry: try container.decodeUnlessAbsent(RetrySpec.self, forKey: .retry) ?? RetrySpec(),
             batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
             sink: try container.decodeUnlessAbsent(SinkSpec.self, forKey: .sink),
             kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
@@ -200,6 +211,8 @@ extension ConsumerSpec {
         try container.encodeIfPresent(recordPath.sequence, forKey: .sequence)
         try container.encodeIfPresent(recordPath.transforms, forKey: .transforms)
         if recordPath.onError != .init() { try container.encode(recordPath.onError, forKey: .onError) }
+        try container.encodeIfPresent(deadLetter, forKey: .deadLetter)
+        try container.encode(retry, forKey: .retry)
         try container.encode(batch, forKey: .batch)
         try container.encode(sink, forKey: .sink)
         try container.encode(kafka, forKey: .kafka)

@@ -56,6 +56,12 @@ public final class EmbeddedCluster: Sendable {
         try check(rd_kafka_mock_broker_set_up(cluster, brokerID), "broker \(brokerID) up")
     }
 
+    /// Makes a topic answer every metadata request with `error` (clients can
+    /// then neither produce to nor consume from it); `.noError` clears it.
+    public func setTopicError(_ topic: String, _ error: KafkaError.Code) {
+        rd_kafka_mock_topic_set_error(cluster, topic, rd_kafka_resp_err_t(rawValue: error.rawValue))
+    }
+
     /// Makes the next requests of one API key fail with the given errors, in order.
     public func failNextRequests(apiKey: Int16, with errors: [KafkaError.Code]) {
         var codes = errors.map { rd_kafka_resp_err_t(rawValue: $0.rawValue) }
@@ -65,6 +71,8 @@ public final class EmbeddedCluster: Sendable {
 
 /// Kafka protocol API keys the tests inject faults into.
 public enum KafkaAPIKey {
+    public static let produce: Int16 = 0
+    public static let fetch: Int16 = 1
     public static let offsetCommit: Int16 = 8
     public static let syncGroup: Int16 = 14
 }

@@ -10,6 +10,8 @@ import Kafka
 public struct Batch {
     /// Records for the sink, in arrival order.
     public private(set) var records: [Record] = []
+    /// Records for the dead-letter topic; their offsets complete once acknowledged.
+    public private(set) var deadLetters: [DeadLetter] = []
     /// Per partition: the last offset completed and what happened to the records.
     public private(set) var partitions: [Progress] = []
     /// Key and value bytes read (the `max_bytes` trigger).
@@ -40,6 +42,20 @@ public struct Batch {
         partitions[lastIndex].written += 1
         records.append(record)
     }
+
+    /// A record for the dead-letter topic; its offset completes with the batch
+    /// once the dead-letter topic has acknowledged it.
+    public mutating func addDeadLetter(_ letter: DeadLetter, at now: @autoclosure () -> ContinuousClock.Instant) {
+        complete(letter.message, at: now())
+        deadLetters.append(letter)
+    }
+
+    /// Dead letters the dead-letter topic acknowledged.
+    public mutating func markDelivered(_ indexes: [Int]) {
+        for index in indexes { deadLetters[index].delivered = true }
+    }
+
+    public var undeliveredDeadLetters: Int { deadLetters.count(where: { !$0.delivered }) }
 
     /// A record the sink will not see (dropped); only its offset completes.
     public mutating func complete(_ message: KafkaMessage, at now: @autoclosure () -> ContinuousClock.Instant) {
@@ -72,6 +88,7 @@ public struct Batch {
 
     public mutating func removeAll() {
         records.removeAll(keepingCapacity: true)
+        deadLetters.removeAll()
         partitions.removeAll(keepingCapacity: true)
         lastIndex = 0
         consumed = 0
@@ -85,12 +102,13 @@ public struct Batch {
     @discardableResult
     public mutating func remove(partitions gone: Set<TopicPartition>) -> Int {
         guard partitions.contains(where: { gone.contains($0.partition) }) else { return 0 }
-        let before = records.count
+        let before = records.count + deadLetters.count
         records.removeAll { gone.contains($0.message.topicPartition) }
+        deadLetters.removeAll { gone.contains($0.message.topicPartition) }
         partitions.removeAll { gone.contains($0.partition) }
         consumed = partitions.reduce(0) { $0 + $1.consumed }
         lastIndex = 0
         if partitions.isEmpty { removeAll() }
-        return before - records.count
+        return before - records.count - deadLetters.count
     }
 }

@@ -6,6 +6,8 @@ public struct PipelineError: Error, Sendable, Equatable, CustomStringConvertible
     /// and the dead-letter `consumerd.stage` header.
     public enum Stage: String, Sendable, CaseIterable, Codable {
         case decode, validation, quality, sequence, transform, sink
+        /// Writing to the dead-letter topic (never a record's own stage).
+        case deadLetter = "dead_letter"
     }
 
     public let stage: Stage

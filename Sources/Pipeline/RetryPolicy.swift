@@ -1,5 +1,7 @@
-/// Exponential backoff for operations that may succeed later (sink writes,
-/// consumer restarts).
+import DataModel
+
+/// Exponential backoff for operations that may succeed later: transient
+/// sink, dead-letter and Schema Registry errors, consumer restarts.
 public struct RetryPolicy: Sendable, Equatable {
     /// Attempts in total, the first included; 0 means no limit.
     public var maxAttempts: Int
@@ -11,9 +13,6 @@ public struct RetryPolicy: Sendable, Equatable {
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
     }
-
-    /// Sink writes: 8 attempts over about 25 seconds, well inside max.poll.interval.ms.
-    public static let sinkDefault = RetryPolicy(maxAttempts: 8, initialBackoff: .milliseconds(200), maxBackoff: .seconds(10))
 
     /// A record whose partition waits for a transient error to pass (an
     /// unreachable Schema Registry): retried until it works or the consumer stops.
@@ -34,5 +33,72 @@ public struct RetryPolicy: Sendable, Equatable {
             if delay >= maxBackoff { return maxBackoff }
         }
         return delay
+    }
+
+    /// ``backoff(afterFailures:)`` with "equal jitter": a random point in its
+    /// upper half, so that consumers failing together do not retry together.
+    public func jitteredBackoff(afterFailures failures: Int) -> Duration {
+        let delay = backoff(afterFailures: failures)
+        return delay / 2 + delay / 2 * Double.random(in: 0...1)
+    }
+}
+
+/// `"retry"` in a spec: how transient errors (sink, dead-letter topic,
+/// Schema Registry) are retried. Nothing is committed past a record that
+/// waits; the consumer stays running with health degraded.
+public struct RetrySpec: Sendable, Equatable {
+    public var initialBackoffMilliseconds: Int
+    public var maxBackoffMilliseconds: Int
+    /// Attempts before `onExhausted` decides; 0 means no limit.
+    public var maxAttempts: Int
+    public var onExhausted: Exhausted
+
+    public enum Exhausted: String, Sendable, Codable, CaseIterable {
+        /// Go on retrying at the longest backoff; health turns unhealthy.
+        case keepRetrying = "keep_retrying"
+        /// Fail the consumer (the restart policy takes over).
+        case fail
+    }
+
+    public init(initialBackoffMilliseconds: Int = 200, maxBackoffMilliseconds: Int = 30_000, maxAttempts: Int = 0, onExhausted: Exhausted = .keepRetrying) {
+        self.initialBackoffMilliseconds = initialBackoffMilliseconds
+        self.maxBackoffMilliseconds = maxBackoffMilliseconds
+        self.maxAttempts = maxAttempts
+        self.onExhausted = onExhausted
+    }
+
+    public var policy: RetryPolicy {
+        RetryPolicy(
+            maxAttempts: maxAttempts, initialBackoff: .milliseconds(initialBackoffMilliseconds),
+            maxBackoff: .milliseconds(maxBackoffMilliseconds))
+    }
+
+    public func validate() throws(SpecError) {
+        guard (10...600_000).contains(initialBackoffMilliseconds) else { throw SpecError("initial_backoff_ms", "must be between 10 and 600000") }
+        guard (initialBackoffMilliseconds...3_600_000).contains(maxBackoffMilliseconds) else {
+            throw SpecError("max_backoff_ms", "must be between initial_backoff_ms and 3600000")
+        }
+        guard (0...1_000_000).contains(maxAttempts) else { throw SpecError("max_attempts", "must be between 0 (no limit) and 1000000") }
+    }
+}
+
+extension RetrySpec: Codable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case initialBackoffMilliseconds = "initial_backoff_ms"
+        case maxBackoffMilliseconds = "max_backoff_ms"
+        case maxAttempts = "max_attempts"
+        case onExhausted = "on_exhausted"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Self()
+        self.init(
+            initialBackoffMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .initialBackoffMilliseconds)
+                ?? defaults.initialBackoffMilliseconds,
+            maxBackoffMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .maxBackoffMilliseconds) ?? defaults.maxBackoffMilliseconds,
+            maxAttempts: try container.decodeUnlessAbsent(Int.self, forKey: .maxAttempts) ?? defaults.maxAttempts,
+            onExhausted: try container.decodeEnumIfPresent(Exhausted.self, forKey: .onExhausted) ?? defaults.onExhausted)
     }
 }

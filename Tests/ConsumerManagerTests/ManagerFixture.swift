@@ -1,6 +1,7 @@
 import ConsumerManager
 import Foundation
 import Kafka
+import Testing
 import Pipeline
 import Prometheus
 import TestSupport
@@ -14,10 +15,7 @@ final class ManagerFixture: Sendable {
     let manager: ConsumerManager
     private let supervisor: Task<Void, Never>
 
-    init(
-        cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256,
-        recordRetry: RetryPolicy = .recordDefault
-    ) throws {
+    init(cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256) throws {
         self.cluster = try cluster ?? EmbeddedCluster(brokers: 1, logger: testLogger())
         self.directory = try directory ?? TemporaryDirectory()
         registry = PrometheusCollectorRegistry()
@@ -26,7 +24,6 @@ final class ManagerFixture: Sendable {
         configuration.maxConsumers = maxConsumers
         configuration.healthInterval = .milliseconds(500)
         configuration.progressInterval = .milliseconds(200)
-        configuration.recordRetry = recordRetry
         manager = try ConsumerManager(
             configuration: configuration, metrics: ConsumerMetrics(registry: registry), logger: testLogger("manager"))
         let manager = manager

@@ -158,7 +158,7 @@ struct RecordPathTests {
 
     @Test("registry down for 10 s mid-stream: the partition waits, health is degraded, nothing is lost or poisoned")
     func registryOutage() async throws {
-        let fixture = try ManagerFixture(recordRetry: RetryPolicy(maxAttempts: 0, initialBackoff: .milliseconds(200), maxBackoff: .seconds(1)))
+        let fixture = try ManagerFixture()
         defer { fixture.remove() }
         let registry = try SchemaRegistryServer(directory: fixture.directory.path)
         defer { registry.stop() }
@@ -167,7 +167,8 @@ struct RecordPathTests {
         let topic = uniqueName("outage")
         try fixture.cluster.createTopic(topic, partitions: 1)
         let spec = try Self.spec(#"""
-            {"name": "outage", "topics": ["TOPIC"], "format": {"type": "avro", "schema_registry": {"url": "\#(registry.url)"}}}
+            {"name": "outage", "topics": ["TOPIC"], "format": {"type": "avro", "schema_registry": {"url": "\#(registry.url)"}},
+             "retry": {"initial_backoff_ms": 200, "max_backoff_ms": 1000}}
             """#, topic: topic)
         _ = try fixture.manager.create(spec)
         let bootstrap = fixture.cluster.bootstrapServers

@@ -5,17 +5,41 @@ public enum Kcat {
     /// Sends `lines` to `topic`, one record each. With `keySeparator`, the
     /// text before it is the key. Waits for delivery (kcat exits after flushing).
     public static func produce(
-        _ lines: [String], topic: String, bootstrap: String, partition: Int32? = nil, keySeparator: Character? = nil
+        _ lines: [String], topic: String, bootstrap: String, partition: Int32? = nil, keySeparator: Character? = nil,
+        headers: [(String, String)] = []
     ) throws {
         var arguments = ["-P", "-b", bootstrap, "-t", topic, "-X", "topic.request.required.acks=all"]
         if let partition { arguments += ["-p", String(partition)] }
         if let keySeparator { arguments += ["-K", String(keySeparator)] }
+        for (name, value) in headers { arguments += ["-H", "\(name)=\(value)"] }
         try run("/usr/bin/kcat", arguments, input: lines.joined(separator: "\n") + "\n")
     }
 }
 
 /// Runs python3-confluent-kafka (Debian's package, under /usr/bin/python3).
 public enum PythonKafka {
+    /// One record read back by confluent-kafka (Tests/support/read_topic.py).
+    public struct ReadRecord: Sendable {
+        public var partition: Int
+        public var offset: Int
+        public var key: String?
+        public var value: String?
+        public var headers: [String: String]
+    }
+
+    /// Every record of `topic`, log start to end, read without a group.
+    public static func read(topic: String, bootstrap: String) throws -> [ReadRecord] {
+        let output = try TestPython.run(script: "Tests/support/read_topic.py", [bootstrap, topic])
+        return try output.split(separator: "\n").map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let partition = object["partition"] as? Int, let offset = object["offset"] as? Int
+            else { throw CommandFailed(command: "read_topic.py", status: 0, stderr: "unreadable line: \(line)") }
+            return ReadRecord(
+                partition: partition, offset: offset, key: object["key"] as? String, value: object["value"] as? String,
+                headers: object["headers"] as? [String: String] ?? [:])
+        }
+    }
+
     /// Produces `values` to `topic` with keys `key-<i>`; prints nothing.
     public static func produce(_ values: [String], topic: String, bootstrap: String) throws {
         let script = """

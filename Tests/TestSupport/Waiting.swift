@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import Logging
 
 /// A fresh directory under /tmp, removed by `remove()`.
@@ -50,10 +51,18 @@ public func eventually(
 }
 
 /// Lines of a JSON Lines file, parsed by Foundation (an independent parser).
-public func jsonLines(_ path: String) -> [[String: Any]] {
+/// A complete line that does not parse is a test failure, never skipped; a
+/// last line without its newline is still being written and is left out.
+public func jsonLines(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-    return text.split(separator: "\n").compactMap {
-        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    lines.removeLast()  // Empty after the final newline, or a line still being written.
+    return lines.compactMap { line in
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            Issue.record("\(path): a line that is not a JSON object: \(line.prefix(200))", sourceLocation: sourceLocation)
+            return nil
+        }
+        return object
     }
 }
 
