@@ -50,6 +50,7 @@ let package = Package(
             name: "Kafka",
             dependencies: [
                 "CRdKafka",
+                "DataModel",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -69,6 +70,7 @@ let package = Package(
             dependencies: [
                 "Avro",
                 "DataModel",
+                "HTTPClient",
                 "Kafka",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,6 +79,7 @@ let package = Package(
             name: "ConsumerManager",
             dependencies: [
                 "DataModel",
+                "HTTPClient",
                 "Kafka",
                 "Pipeline",
                 .product(name: "Logging", package: "swift-log"),
@@ -98,6 +101,7 @@ let package = Package(
             dependencies: [
                 "Avro",
                 "DataModel",
+                "HTTPClient",
                 "Kafka",
                 "HTTPServer",
                 "Pipeline",

@@ -1,4 +1,5 @@
 import CRdKafka
+import DataModel
 import Logging
 import Synchronization
 
@@ -16,6 +17,8 @@ final class ClientContext: Sendable {
     nonisolated(unsafe) weak var delegate: (any KafkaConsumerDelegate)?
     /// The client that owns the handle, for callbacks that need more than the handle.
     nonisolated(unsafe) weak var owner: AnyObject?
+    /// Brokers up in the last statistics report (when statistics are on).
+    let brokers = Mutex<BrokerContact?>(nil)
 
     init(logger: Logger) {
         self.logger = logger
@@ -40,11 +43,12 @@ final class ClientContext: Sendable {
         }
     }
 
-    /// Installs the log and error callbacks and this context as the opaque.
+    /// Installs the log, error and statistics callbacks and this context as the opaque.
     func install(on conf: OpaquePointer) {
         rd_kafka_conf_set_opaque(conf, opaque)
         rd_kafka_conf_set_log_cb(conf, logCallback)
         rd_kafka_conf_set_error_cb(conf, errorCallback)
+        rd_kafka_conf_set_stats_cb(conf, statisticsCallback)
     }
 }
 
@@ -62,4 +66,32 @@ func makeHandle(
         throw KafkaError.invalidArgument(reason.string)
     }
     return handle
+}
+
+/// What librdkafka's statistics say about the connections to the cluster.
+public struct BrokerContact: Sendable, Equatable {
+    /// Brokers with an open connection (`state` `UP`), not counting the internal one.
+    public var up: Int
+    public var known: Int
+    public var reportedAt: ContinuousClock.Instant
+}
+
+/// `statistics.interval.ms` reports: only the brokers' connection states are kept.
+private let statisticsCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>?, Int, UnsafeMutableRawPointer?) -> Int32 = {
+    _, json, length, opaque in
+    guard let json, let opaque else { return 0 }
+    let context = Unmanaged<ClientContext>.fromOpaque(opaque).takeUnretainedValue()
+    let bytes = UnsafeRawBufferPointer(start: json, count: length)
+    guard case .object(let stats)? = try? JSONParser.parse(Array(bytes), duplicateKeys: .lastWins),
+        case .object(let brokers)? = stats["brokers"]
+    else { return 0 }
+    var up = 0
+    var known = 0
+    for broker in brokers.fields {
+        guard case .object(let fields) = broker.value, fields["source"]?.stringValue != "internal" else { continue }
+        known += 1
+        if fields["state"]?.stringValue == "UP" { up += 1 }
+    }
+    context.brokers.withLock { $0 = BrokerContact(up: up, known: known, reportedAt: .now) }
+    return 0  // librdkafka frees the JSON.
 }

@@ -56,6 +56,16 @@ public final class EmbeddedCluster: Sendable {
         try check(rd_kafka_mock_broker_set_up(cluster, brokerID), "broker \(brokerID) up")
     }
 
+    /// Delays every response of a broker by `rtt` (a slow or stalled broker).
+    public func setBrokerRTT(_ brokerID: Int32, _ rtt: Duration) throws(KafkaError) {
+        try check(rd_kafka_mock_broker_set_rtt(cluster, brokerID, rtt.kafkaMilliseconds), "broker \(brokerID) rtt")
+    }
+
+    /// Moves a group's coordinator to another broker.
+    public func setCoordinator(group: String, brokerID: Int32) throws(KafkaError) {
+        try check(rd_kafka_mock_coordinator_set(cluster, "group", group, brokerID), "coordinator of \(group)")
+    }
+
     /// Makes a topic answer every metadata request with `error` (clients can
     /// then neither produce to nor consume from it); `.noError` clears it.
     public func setTopicError(_ topic: String, _ error: KafkaError.Code) {
@@ -74,5 +84,7 @@ public enum KafkaAPIKey {
     public static let produce: Int16 = 0
     public static let fetch: Int16 = 1
     public static let offsetCommit: Int16 = 8
+    public static let findCoordinator: Int16 = 10
+    public static let heartbeat: Int16 = 12
     public static let syncGroup: Int16 = 14
 }

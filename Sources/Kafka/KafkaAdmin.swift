@@ -88,19 +88,12 @@ public final class KafkaAdmin: Sendable {
         return (low, high)
     }
 
-    /// A group's committed offsets, read from its coordinator without joining the group.
+    /// A group's committed offsets, read from its coordinator without joining
+    /// the group. For repeated reads keep a ``GroupOffsetReader``.
     public func committedOffsets(
         group: String, partitions: [TopicPartition], timeout: Duration = .seconds(10)
     ) throws(KafkaError) -> [TopicPartitionOffset] {
-        let reader = try makeHandle(
-            type: RD_KAFKA_CONSUMER, config: config.merging(["group.id": group, "enable.auto.commit": "false"]),
-            context: context)
-        // Never subscribed, so there is no membership to leave.
-        defer { rd_kafka_destroy_flags(reader, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)) }
-        let list = PartitionList(partitions)
-        try check(rd_kafka_committed(reader, list.pointer, timeout.kafkaMilliseconds), "committed offsets of \(group)")
-        if let error = list.firstError(context: "committed offset") { throw error }
-        return list.offsets
+        try GroupOffsetReader(group: group, config: config, logger: context.logger).committedOffsets(partitions, timeout: timeout)
     }
 
     /// Per-partition lag of a group on a topic: high watermark minus committed

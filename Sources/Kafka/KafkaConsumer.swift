@@ -10,6 +10,8 @@ import Logging
 public final class KafkaConsumer {
     private let handle: OpaquePointer
     private let context: ClientContext
+    /// Results of asynchronous commits, polled without blocking.
+    private let commitQueue: OpaquePointer
     private var closed = false
     /// Most messages in a row come from the same topic; resolving the name once
     /// per topic switch avoids a String allocation per record.
@@ -19,6 +21,9 @@ public final class KafkaConsumer {
     /// during close (librdkafka #4041), so it is never asked.
     public let rebalanceProtocol: RebalanceProtocol
     private var everAssigned = false
+
+    /// Connection states from the last statistics report (with `statistics.interval.ms` set).
+    public var brokerContact: BrokerContact? { context.brokers.withLock { $0 } }
 
     /// Copy each record's headers (off by default: parsing headers costs per record).
     public var readsHeaders = false
@@ -40,12 +45,14 @@ public final class KafkaConsumer {
         self.handle = try makeHandle(type: RD_KAFKA_CONSUMER, config: config, context: context) { conf in
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
         }
+        commitQueue = rd_kafka_queue_new(handle)
         context.owner = self
         // Serve log/error events from the consumer queue, i.e. in poll().
         rd_kafka_poll_set_consumer(handle)
     }
 
     deinit {
+        rd_kafka_queue_destroy(commitQueue)
         if !closed {
             // Without a close the group only notices after session.timeout.ms.
             context.delegate = nil
@@ -142,14 +149,61 @@ public final class KafkaConsumer {
         if let error = list.firstError(context: "store offset") { throw error }
     }
 
-    /// Synchronously commits the stored offsets. Returns `false` when there was
-    /// nothing new to commit.
+    /// The outcome of one commit of the stored offsets.
+    public struct CommitResult: Sendable {
+        /// `nil` on success.
+        public var error: KafkaError?
+        /// What the group now has per partition (on success).
+        public var offsets: [TopicPartitionOffset]
+        /// There was nothing new to commit.
+        public var nothingToCommit: Bool
+    }
+
+    /// Starts committing the stored offsets without waiting; the result comes
+    /// from ``takeCommitResults()``. The loop keeps polling meanwhile, so a
+    /// slow coordinator never holds it up.
+    public func commitAsync() throws(KafkaError) {
+        try check(rd_kafka_commit_queue(handle, nil, commitQueue, nil, nil), "commit")
+    }
+
+    /// Results of ``commitAsync()`` calls that have arrived (never blocks).
+    public func takeCommitResults() -> [CommitResult] {
+        var results: [CommitResult] = []
+        while let event = rd_kafka_queue_poll(commitQueue, 0) {
+            results.append(Self.commitResult(event))
+            rd_kafka_event_destroy(event)
+        }
+        return results
+    }
+
+    /// Commits the stored offsets and waits up to `timeout` for the answer
+    /// (on revoke and on stop, where the offsets must be in before going on).
+    /// Throws `_TIMED_OUT` when the coordinator did not answer in time.
     @discardableResult
-    public func commit() throws(KafkaError) -> Bool {
-        let err = rd_kafka_commit(handle, nil, 0)
-        if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return false }
-        try check(err, "commit")
-        return true
+    public func commit(timeout: Duration = .seconds(10)) throws(KafkaError) -> CommitResult {
+        guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError.invalidArgument("rd_kafka_queue_new failed") }
+        defer { rd_kafka_queue_destroy(queue) }
+        try check(rd_kafka_commit_queue(handle, nil, queue, nil, nil), "commit")
+        guard let event = rd_kafka_queue_poll(queue, timeout.kafkaMilliseconds) else {
+            throw KafkaError(code: .timedOut, message: "commit: no answer from the group coordinator within \(timeout)", isRetriable: true)
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let result = Self.commitResult(event)
+        if let error = result.error { throw error }
+        return result
+    }
+
+    private static func commitResult(_ event: OpaquePointer) -> CommitResult {
+        let err = rd_kafka_event_error(event)
+        let offsets = rd_kafka_event_topic_partition_list(event).map { PartitionList.offsets(of: $0) } ?? []
+        switch err {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+            return CommitResult(error: nil, offsets: offsets, nothingToCommit: false)
+        case RD_KAFKA_RESP_ERR__NO_OFFSET:
+            return CommitResult(error: nil, offsets: [], nothingToCommit: true)
+        default:
+            return CommitResult(error: KafkaError(err, context: "commit"), offsets: offsets, nothingToCommit: false)
+        }
     }
 
     /// Stops fetching from these partitions; the group membership stays.
@@ -229,15 +283,22 @@ public final class KafkaConsumer {
     public func close() throws(KafkaError) {
         guard !closed else { return }
         closed = true
-        if destroyWouldAbort { awaitFirstAssignment(timeout: .seconds(10)) }
+        // A member closed while its first join is still under way stays in
+        // the group until its session times out, and the group's partitions
+        // wait for it. Let the join settle so that close leaves properly.
+        if !everAssigned { awaitFirstAssignment(timeout: destroyWouldAbort ? .seconds(10) : Self.joinSettleTimeout) }
         let err = rd_kafka_consumer_close(handle)
         context.delegate = nil
         try check(err, "close")
     }
 
-    /// Gives a joining cooperative member the chance to receive its first
-    /// assignment, after which it can be destroyed safely. Records polled
-    /// here are not processed and, never stored, are read again later.
+    /// How long close waits for a first assignment that has not come yet.
+    public static let joinSettleTimeout: Duration = .seconds(5)
+
+    /// Gives a joining member the chance to receive its first assignment,
+    /// after which it leaves the group cleanly (and a cooperative one can be
+    /// destroyed safely). Records polled here are not processed and, never
+    /// stored, are read again later.
     private func awaitFirstAssignment(timeout: Duration) {
         let deadline = ContinuousClock.now + timeout
         while !everAssigned, ContinuousClock.now < deadline {

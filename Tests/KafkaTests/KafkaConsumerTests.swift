@@ -82,14 +82,16 @@ struct KafkaConsumerTests {
         try consumer.subscribe(topics: [topic])
         let messages = try await poll(consumer, count: 14)
         #expect(messages.count == 14)
-        #expect(try consumer.commit() == false, "nothing stored yet, so nothing to commit")
+        #expect(try consumer.commit().nothingToCommit, "nothing stored yet, so nothing to commit")
 
         // Store only part of partition 0: the commit must carry exactly that.
         try consumer.store([
             TopicPartitionOffset(TopicPartition(topic: topic, partition: 0), offset: 7),
             TopicPartitionOffset(TopicPartition(topic: topic, partition: 1), offset: 4),
         ])
-        #expect(try consumer.commit())
+        let committed = try consumer.commit()
+        #expect(!committed.nothingToCommit)
+        #expect(committed.offsets.compactMap(\.offset).sorted() == [4, 7])
         try consumer.close()
 
         let bootstrap = cluster.bootstrapServers
