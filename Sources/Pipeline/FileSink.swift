@@ -7,6 +7,12 @@ import Glibc
 /// A batch is one `write` and one `fdatasync`. A failed write is cut back to
 /// the last complete batch, and a torn last line left by a crash is trimmed
 /// on open, so the file always ends on a record boundary.
+///
+/// Rotation: before a batch counts as written, the sink checks that the file
+/// it wrote to is still the file at its path (same device and inode, not
+/// unlinked). After a rename (logrotate's default) or a delete, it opens a new
+/// file at the path and writes the batch again there, so a committed batch
+/// is always reachable at the path.
 public final class FileSink: Sink {
     public let kind = "file"
     public let target: String
@@ -16,32 +22,51 @@ public final class FileSink: Sink {
     private var buffer: [UInt8] = []
     /// Bytes of a torn last line removed on open (a previous crash mid-write).
     public let repairedBytes: Int
+    /// Times the file was found rotated or deleted and opened anew.
+    public private(set) var reopens = 0
 
     /// Opens (creating if needed) the file at `path`, creating missing parent
     /// directories. Symlinks in the final component are refused.
     public init(path: String) throws(PipelineError) {
         target = path
-        try Self.createParentDirectories(of: path)
-        let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { throw Self.error("open \(path)", errno, retriable: true) }
-        descriptor = fd
+        (descriptor, durableSize, repairedBytes) = try Self.openFile(path)
+    }
+
+    deinit { close() }
+
+    private static func openFile(_ path: String) throws(PipelineError) -> (Int32, off_t, Int) {
+        try createParentDirectories(of: path)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw error("open \(path)", errno, retriable: true) }
         do throws(PipelineError) {
             // The file's directory entry must be durable before any offset
             // is committed against its contents.
-            try Self.syncDirectory(Self.parent(of: path))
-            (durableSize, repairedBytes) = try Self.trimTornLine(fd, path: path)
+            try syncDirectory(parent(of: path))
+            let (size, repaired) = try trimTornLine(fd, path: path)
+            return (fd, size, repaired)
         } catch {
             Glibc.close(fd)
             throw error
         }
     }
 
-    deinit { close() }
-
     public func write(_ records: [Record]) throws(PipelineError) {
         guard !records.isEmpty else { return }
         guard descriptor >= 0 else { throw PipelineError(stage: .sink, message: "\(target) is closed") }
         JSONLinesEncoder.encode(records, into: &buffer)
+        if !isReachable { try reopen() }
+        try append()
+        // Rotated while we wrote: the batch is in a file nobody will read at the path.
+        if !isReachable {
+            try reopen()
+            try append()
+        }
+        // A batch of unusually large records should not pin its buffer forever.
+        if buffer.capacity > 64 << 20 { buffer = [] }
+    }
+
+    /// Writes the buffer durably, or leaves the file as it was.
+    private func append() throws(PipelineError) {
         do throws(PipelineError) {
             try FileDescriptorIO.writeAll(descriptor, buffer, target: target)
             guard fdatasync(descriptor) == 0 else { throw Self.error("fdatasync \(target)", errno, retriable: true) }
@@ -51,8 +76,22 @@ public final class FileSink: Sink {
             throw error
         }
         durableSize += off_t(buffer.count)
-        // A batch of unusually large records should not pin its buffer forever.
-        if buffer.capacity > 64 << 20 { buffer = [] }
+    }
+
+    /// The open file is the one at the path (not renamed away, not deleted).
+    private var isReachable: Bool {
+        var open = stat()
+        var named = stat()
+        guard fstat(descriptor, &open) == 0, open.st_nlink > 0, lstat(target, &named) == 0 else { return false }
+        return open.st_dev == named.st_dev && open.st_ino == named.st_ino
+    }
+
+    private func reopen() throws(PipelineError) {
+        let (fd, size, _) = try Self.openFile(target)
+        Glibc.close(descriptor)
+        descriptor = fd
+        durableSize = size
+        reopens += 1
     }
 
     public func close() {

@@ -53,6 +53,39 @@ struct SinkTests {
         #expect(try lines(path).map { $0["offset"] as? Int } == [0, 1, 2])
     }
 
+    @Test("a rotated or deleted file is reopened at its path and the batch written there")
+    func rotation() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = "\(directory.path)/out.jsonl"
+        let sink = try FileSink(path: path)
+        try sink.write(try records(0..<2))
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        try sink.write(try records(2..<4))
+        #expect(try lines(path + ".1").map { $0["offset"] as? Int } == [0, 1], "the rotated file keeps what it had")
+        #expect(try lines(path).map { $0["offset"] as? Int } == [2, 3], "new batches land at the path")
+        try FileManager.default.removeItem(atPath: path)
+        try sink.write(try records(4..<5))
+        #expect(try lines(path).map { $0["offset"] as? Int } == [4], "a deleted file is created again")
+        #expect(sink.reopens == 2)
+    }
+
+    @Test("a write that runs out of space is cut back to the last whole batch, and goes through once there is room",
+          .enabled(if: TmpfsMount.isAvailable, "needs root to mount a tmpfs"))
+    func diskFull() throws {
+        let disk = try TmpfsMount(size: 64 << 10)
+        defer { disk.unmount() }
+        let path = "\(disk.path)/out.jsonl"
+        let sink = try FileSink(path: path)
+        try sink.write(try records(0..<10))
+        let big = try records(10..<2000)
+        #expect(throws: PipelineError.self) { try sink.write(big) }
+        #expect(try lines(path).map { $0["offset"] as? Int } == Array(0..<10), "no part of the failed batch stays")
+        try disk.resize(8 << 20)
+        try sink.write(big)
+        #expect(try lines(path).count == 2000)
+    }
+
     @Test("a symlink as the sink file is refused")
     func refusesSymlink() throws {
         let directory = try TemporaryDirectory()
