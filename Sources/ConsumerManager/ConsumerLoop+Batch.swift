@@ -122,14 +122,14 @@ extension ConsumerLoop {
             // are in the sink and the new owner re-reads them (duplicates, no loss).
             logger.warning("could not store offsets", metadata: ["error": "\(error)"])
         }
-        commitStored()
+        commitStoredAsync()
 
         for entry in batch.partitions {
             count(entry.partition, consumed: entry.consumed, written: entry.written)
         }
         let finished = clock.now
         instruments.batches.increment()
-        if let started = batch.startedAt { instruments.batchDuration.record(finished - started) }
+        if let started = batch.startedAt { batchDurationHistogram.record(finished - started) }
         stats.messagesConsumed += Int64(batch.consumed)
         stats.recordsWritten += Int64(batch.records.count)
         stats.batches += 1
@@ -145,25 +145,67 @@ extension ConsumerLoop {
         publish()
     }
 
-    /// Commits stored offsets synchronously; a failed commit is retried with
-    /// the next batch (the offsets stay stored), so it is counted, not fatal.
-    func commitStored() {
+    /// Starts committing the stored offsets. The loop goes on polling; the
+    /// result arrives in ``collectCommitResults()``.
+    func commitStoredAsync() {
         guard let consumer else { return }
         do {
-            if try consumer.commit() {
-                stats.commits += 1
-                instruments.commits(result: "success").increment()
-                for (partition, progress) in partitions where progress.stored != nil {
-                    partitions[partition]?.committed = progress.stored
+            try consumer.commitAsync()
+            commitsInFlight += 1
+        } catch {
+            commitFailed(error)
+        }
+    }
+
+    /// Commits the stored offsets and waits for the answer (revoke, stop).
+    func commitStoredNow() {
+        guard let consumer else { return }
+        do {
+            committed(try consumer.commit(timeout: Self.synchronousCommitTimeout))
+        } catch {
+            commitFailed(error)
+        }
+    }
+
+    /// Takes the results of asynchronous commits that have arrived; a failed
+    /// one is retried after a pause even if no new batch comes.
+    func collectCommitResults(_ now: ContinuousClock.Instant) {
+        guard let consumer else { return }
+        if commitsInFlight > 0 {
+            for result in consumer.takeCommitResults() {
+                commitsInFlight -= 1
+                heardFromBroker = heardFromBroker || result.error == nil
+                if let error = result.error {
+                    commitFailed(error)
+                    recommitAt = now + Self.recommitDelay
+                } else {
+                    committed(result)
                 }
             }
-        } catch {
-            stats.errors += 1
-            instruments.commits(result: "failure").increment()
-            instruments.errors(stage: "commit").increment()
-            runtime.record(ConsumerFailure(stage: "commit", message: "\(error)"))
-            logger.warning("offset commit failed; retrying with the next batch", metadata: ["error": "\(error)"])
         }
+        if let due = recommitAt, due <= now, commitsInFlight == 0 {
+            recommitAt = nil
+            commitStoredAsync()
+        }
+    }
+
+    private func committed(_ result: KafkaConsumer.CommitResult) {
+        guard !result.nothingToCommit else { return }
+        stats.commits += 1
+        instruments.commits(result: "success").increment()
+        for entry in result.offsets {
+            if let offset = entry.offset { partitions[entry.topicPartition]?.committed = offset }
+        }
+    }
+
+    /// A failed commit is counted, not fatal: the offsets stay stored and go
+    /// with the next commit.
+    private func commitFailed(_ error: KafkaError) {
+        stats.errors += 1
+        instruments.commits(result: "failure").increment()
+        instruments.errors(stage: "commit").increment()
+        runtime.record(ConsumerFailure(stage: "commit", message: "\(error)"))
+        logger.warning("offset commit failed; the offsets stay stored and are committed again", metadata: ["error": "\(error)"])
     }
 
     /// Adds to the per-partition counters (cached in the partition's

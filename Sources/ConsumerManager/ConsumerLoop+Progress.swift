@@ -16,6 +16,17 @@ extension ConsumerLoop {
     func refreshProgress() {
         nextRefresh = clock.now + settings.refreshInterval
         reportStageCounts()
+        // Statistics arrive every few seconds; a fetched record or an
+        // answered commit since then is contact too, and more recent.
+        if heardFromBroker {
+            heardFromBroker = false
+            lastBrokerContact = Date()
+        }
+        if let contact = consumer?.brokerContact {
+            let reportedAt = Date().addingTimeInterval((contact.reportedAt - clock.now).timeInterval)
+            if contact.up > 0 { lastBrokerContact = max(lastBrokerContact ?? reportedAt, reportedAt) }
+            brokers = BrokerStatus(up: contact.up, known: contact.known, lastContact: lastBrokerContact, reportedAt: reportedAt)
+        }
         guard let consumer, !partitions.isEmpty else {
             publish()
             return
@@ -37,6 +48,7 @@ extension ConsumerLoop {
                 logger.debug("could not read committed offsets", metadata: ["error": "\(error)"])
             }
         }
+        lastMeasured = Date()
         if let positions = try? consumer.positions(assigned) {
             for entry in positions { partitions[entry.topicPartition]?.position = entry.offset }
         }
@@ -75,6 +87,8 @@ extension ConsumerLoop {
             progress.sequence = path.sequenceStatistics
         }
         progress.retrying = retrying
+        progress.brokers = brokers
+        progress.measuredAt = lastMeasured
         runtime.publish(progress)
     }
 

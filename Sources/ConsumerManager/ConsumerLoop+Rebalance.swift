@@ -25,11 +25,8 @@ extension ConsumerLoop: KafkaConsumerDelegate {
         instruments.rebalances(kind: "revoke").increment()
         // Last chance to commit what was read from these partitions.
         do {
-            if batch.isEmpty {
-                commitStored()
-            } else {
-                try attemptFlush()
-            }
+            try attemptFlush()
+            commitStoredNow()
         } catch {
             pendingFailure = error
             dropBatch()
@@ -59,6 +56,17 @@ extension ConsumerLoop: KafkaConsumerDelegate {
     }
 
     private func forget(_ gone: [TopicPartition]) {
+        // librdkafka keeps a partition's pause across unassign and assign: one
+        // paused here (a flush waiting, a held record) and assigned back
+        // later would never be fetched again. Resume while it is still ours.
+        let paused = gone.filter { pausedPartitions.contains($0) }
+        if !paused.isEmpty {
+            do {
+                try consumer?.resume(paused)
+            } catch {
+                logger.warning("could not resume partitions on their way out", metadata: ["error": "\(error)"])
+            }
+        }
         for partition in gone {
             partitions.removeValue(forKey: partition)
             // Its held record is not committed; whoever owns it next reads it again.

@@ -30,7 +30,8 @@ extension ConsumerLoop {
             settle(message)
             batch.addDeadLetter(DeadLetter(message: message, rejection: rejection), at: clock.now)
         case .deadLetter(let record, let rejection):
-            // No dead-letter topic: stop before the record, committing
+            // No dead-letter topic (a validated spec never gets here: unset
+            // policies fall back to fail): stop before the record, committing
             // everything before it, exactly as for a poison record.
             try flushBatch()
             throw PipelineError(

@@ -29,6 +29,7 @@ final class ConsumerLoop {
 
     var batch: Batch
     let maxWait: Duration
+    let batchDurationHistogram: DurationHistogram
     /// The batch's sink write or dead letters failed transiently; retried at
     /// `nextAttempt`, every partition paused meanwhile.
     var pendingFlush: PendingFlush?
@@ -42,6 +43,19 @@ final class ConsumerLoop {
     /// What this loop has paused in librdkafka, whatever the reason.
     var pausedPartitions: Set<TopicPartition> = []
 
+    /// Asynchronous commits not yet answered.
+    var commitsInFlight = 0
+    /// When to commit the stored offsets again after a failed commit.
+    var recommitAt: ContinuousClock.Instant?
+    static let recommitDelay: Duration = .seconds(1)
+    /// How long a commit on revoke or stop may wait for the coordinator.
+    static let synchronousCommitTimeout: Duration = .seconds(10)
+
+    var brokers: BrokerStatus?
+    var lastMeasured: Date?
+    var lastBrokerContact: Date?
+    /// A record or a commit answer arrived since the last progress refresh.
+    var heardFromBroker = false
     var stats = RuntimeStats()
     /// Stage counts already added to the Prometheus counters.
     var reported = ReportedCounts()
@@ -59,6 +73,7 @@ final class ConsumerLoop {
         self.instruments = settings.instruments
         self.retry = spec.retry.policy
         self.maxWait = .milliseconds(spec.batch.maxWaitMilliseconds)
+        self.batchDurationHistogram = settings.instruments.batchDuration(maxWait: maxWait)
         self.nextRefresh = clock.now
         self.batch = Batch(capacity: spec.batch.maxRecords)
         var logger = settings.logger
@@ -144,6 +159,7 @@ final class ConsumerLoop {
 
     private func loop() throws {
         guard let consumer else { return }
+        var handled = 0
         while true {
             // One clock reading per iteration: the loop runs once per record.
             let now = clock.now
@@ -156,9 +172,11 @@ final class ConsumerLoop {
                 try flushBatch()
             }
             if !heldBack.isEmpty { try resumeDueHolds(now) }
+            if commitsInFlight > 0 || recommitAt != nil { collectCommitResults(now) }
             if now >= nextRefresh { refreshProgress() }
             do {
                 if let message = try consumer.poll(timeout: pollTimeout(now)) {
+                    heardFromBroker = true
                     if pendingFlush != nil {
                         // Every partition is paused while a flush waits; a
                         // record fetched before the pause is read again later.
@@ -167,6 +185,9 @@ final class ConsumerLoop {
                     }
                     try handle(message)
                     if batch.consumed >= spec.batch.maxRecords || batch.bytes >= spec.batch.maxBytes { try flushBatch() }
+                    handled += 1
+                    // Batch mode: enough; the shutdown drains and commits.
+                    if let limit = settings.maxMessages, handled >= limit { return }
                 }
             } catch let error as KafkaError where !error.isFatal {
                 report(error)
@@ -187,6 +208,8 @@ final class ConsumerLoop {
                 dropBatch()
             }
         }
+        // What is stored goes in before the group is left.
+        commitStoredNow()
         try consumer?.close()
         consumer = nil
         sink?.close()

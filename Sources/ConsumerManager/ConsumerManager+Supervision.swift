@@ -6,6 +6,11 @@ extension ConsumerManager {
     static let transitionGrace: Duration = .seconds(60)
     /// Failed runs in a row that make a crash loop (unhealthy), not a hiccup (degraded).
     static let crashLoopFailures = 3
+    /// Without any broker connection for longer than this, a consumer is degraded.
+    static let brokerContactGrace: Duration = .seconds(10)
+    /// A run that has been running this long without failing has recovered
+    /// from the failures before it, even if it had nothing to commit.
+    static let steadyRun: Duration = .seconds(60)
 
     /// Called on a runtime's own thread when its run has ended: feeds the
     /// lifecycle, which removes a deleted consumer, counts failures, and
@@ -18,6 +23,7 @@ extension ConsumerManager {
             let snapshot = runtime.snapshot
             let failed = snapshot.state == .failed
             if failed { entry.lastFailure = snapshot.lastError }
+            entry.endedRuns = entry.endedRuns + snapshot.progress.stats
             let effects = entry.lifecycle.runEnded(
                 failed: failed, policy: entry.spec.restart, shuttingDown: registry.shuttingDown, now: .now)
             if effects.contains(.remove) {
@@ -47,6 +53,12 @@ extension ConsumerManager {
     /// Runs until the task is cancelled: due restarts, failure-count resets,
     /// throughput sampling and health checks.
     public func supervise(every tick: Duration = .seconds(1)) async {
+        lagMonitor?.start { [weak self] in self?.lagTargets() ?? [] }
+        alerts.start()
+        defer {
+            lagMonitor?.stop()
+            alerts.stop()
+        }
         while !Task.isCancelled {
             superviseOnce()
             try? await Task.sleep(for: tick)
@@ -56,17 +68,21 @@ extension ConsumerManager {
     /// One supervision pass (exposed for tests).
     public func superviseOnce() {
         let now = ContinuousClock.now
-        registry.withLock { registry in
+        // Nothing is observed while shutting down: consumers stopping for
+        // the shutdown are not news (and must not read as deleted).
+        let observations = registry.withLock { registry -> [AlertNotifier.Observation]? in
             registry.lastSupervisorTick = now
-            guard !registry.shuttingDown else { return }
+            guard !registry.shuttingDown else { return nil }
             for name in registry.entries.keys {
                 guard var entry = registry.entries[name] else { continue }
                 let effects = entry.lifecycle.tick(now: now)
                 if !effects.isEmpty { logger.info("restarting consumer after failure", metadata: ["consumer": "\(name)"]) }
                 apply(effects, to: &entry)
                 if let snapshot = entry.runtime?.snapshot {
-                    // A run that committed a batch has recovered.
-                    if snapshot.state.isActive, snapshot.progress.stats.batches > 0, entry.lifecycle.consecutiveFailures > 0 {
+                    // A run that committed a batch has recovered; so has one
+                    // that has run without failing for a while on an idle topic.
+                    let steady = snapshot.state == .running && Date().timeIntervalSince(snapshot.since) > Self.steadyRun.timeInterval
+                    if snapshot.state.isActive, snapshot.progress.stats.batches > 0 || steady, entry.lifecycle.consecutiveFailures > 0 {
                         entry.lifecycle.runMadeProgress()
                         metrics.instruments(for: name).consecutiveFailures.set(Int64(0))
                     }
@@ -75,6 +91,25 @@ extension ConsumerManager {
                 registry.entries[name] = entry
             }
             registry.lastHealthCheck = Date()
+            return registry.entries.values.map {
+                AlertNotifier.Observation(status(of: $0, lastCheck: registry.lastHealthCheck), webhook: $0.spec.alerts?.webhook)
+            }
+        }
+        if let observations { alerts.observe(observations) }
+    }
+
+    /// Consumers whose group the lag monitor measures: every one with a run
+    /// (a pattern subscription's topics are those it was assigned).
+    func lagTargets() -> [GroupLagMonitor.Target] {
+        registry.withLock { registry in
+            guard !registry.shuttingDown else { return [] }
+            return registry.entries.values.filter(\.isActive).map { entry in
+                let topics = entry.spec.topics
+                    ?? Array(Set(entry.runtime?.snapshot.progress.partitions.map(\.topic) ?? [])).sorted()
+                return GroupLagMonitor.Target(
+                    name: entry.spec.name, group: entry.spec.groupID, topics: topics, paused: entry.desired == .paused,
+                    instruments: metrics.instruments(for: entry.spec.name))
+            }
         }
     }
 
@@ -128,14 +163,25 @@ extension ConsumerManager {
             // Ended, the lifecycle not yet told: judge by the outcome.
             return entry.lifecycle.restartsAfterRun ? verdict(.healthy, nil) : verdict(.unhealthy, "\(state.rawValue): \(cause)")
         case .starting, .stopping:
-            if inState > Self.transitionGrace.timeInterval {
+            let grace = state == .starting ? configuration.unhealthyAfter.timeInterval : Self.transitionGrace.timeInterval
+            if inState > grace {
                 let what = state == .starting ? "starting (no partition assignment yet)" : "stopping"
                 return verdict(.unhealthy, "\(what) for \(Int(inState))s")
+            }
+            if failures >= Self.crashLoopFailures {
+                return verdict(.unhealthy, "crash loop: restarting after \(failures) failed runs in a row (\(cause))")
             }
             return failures > 0 ? verdict(.degraded, "restarting after \(failures) failed run(s): \(cause)") : verdict(.healthy, nil)
         case .running, .paused:
             if let snapshot, snapshot.sinceLastLoop > configuration.stallTimeout {
                 return verdict(.unhealthy, "stalled: the poll loop has not run for \(Int(snapshot.sinceLastLoop.timeInterval))s")
+            }
+            if let brokers = snapshot?.progress.brokers, brokers.up == 0 {
+                let since = brokers.lastContact ?? snapshot?.since ?? entry.registeredAt
+                let seconds = Date().timeIntervalSince(since)
+                let reason = "no broker reachable for \(Int(seconds))s (\(brokers.known) known)"
+                if seconds > configuration.unhealthyAfter.timeInterval { return verdict(.unhealthy, reason) }
+                if seconds > Self.brokerContactGrace.timeInterval { return verdict(.degraded, reason) }
             }
             if let retrying = snapshot?.progress.retrying {
                 let seconds = Date().timeIntervalSince(retrying.since)
@@ -144,6 +190,12 @@ extension ConsumerManager {
                     return verdict(.unhealthy, "for \(Int(seconds))s: \(retrying.description)")
                 }
                 return verdict(.degraded, retrying.description)
+            }
+            if let lag = lagMonitor?.report(for: entry.spec.name)?.verdict, entry.desired != .paused {
+                switch lag {
+                case .stalled: return verdict(.unhealthy, lag.description)
+                case .fallingBehind: return verdict(.degraded, lag.description)
+                }
             }
             if failures >= Self.crashLoopFailures {
                 return verdict(.unhealthy, "crash loop: \(failures) failed runs in a row, no batch committed since (\(cause))")
@@ -159,7 +211,7 @@ extension ConsumerManager {
 
     /// The supervisor has run recently: the manager is not wedged.
     public var isSupervising: Bool {
-        ContinuousClock.now - registry.withLock({ $0.lastSupervisorTick }) < .seconds(10)
+        ContinuousClock.now - registry.withLock({ $0.lastSupervisorTick }) < configuration.supervisorStallTimeout
     }
 
     public var isShuttingDown: Bool { registry.withLock { $0.shuttingDown } }

@@ -24,13 +24,19 @@ public final class ConsumerManager: Sendable {
         public var healthInterval: Duration = .seconds(5)
         /// A loop that has not come round for this long is reported stalled.
         public var stallTimeout: Duration = .seconds(60)
+        /// A supervisor that has not ticked for this long makes `/health/live` fail.
+        public var supervisorStallTimeout: Duration = .seconds(10)
         /// A consumer retrying one transient error for longer than this is
         /// unhealthy rather than degraded.
         public var unhealthyAfter: Duration = .seconds(30)
         /// How long shutdown waits for consumers to drain.
         public var shutdownTimeout: Duration = .seconds(30)
+        /// The lag monitor judges a group over this window (stalled, falling behind).
+        public var lagWindow: Duration = .seconds(60)
         /// Refresh interval of lag and positions inside each consumer.
         public var progressInterval: Duration = .seconds(1)
+        /// Receives every consumer's state and health changes (`--alert-webhook`).
+        public var alertWebhook: String?
 
         public init(dataDirectory: String, kafka: KafkaConfig) {
             self.dataDirectory = dataDirectory
@@ -39,6 +45,36 @@ public final class ConsumerManager: Sendable {
 
         public var specDirectory: String { "\(dataDirectory)/consumers" }
         public var sinkDirectory: String { "\(dataDirectory)/sinks" }
+
+        /// Server-wide properties, then the spec's, then what consumerd must control.
+        public func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig {
+            kafka
+                .merging(["auto.offset.reset": "earliest"])
+                .merging(spec.kafka)
+                .merging([
+                    "group.id": spec.groupID,
+                    "client.id": "consumerd-\(spec.name)",
+                    "enable.auto.commit": "false",
+                    "enable.auto.offset.store": "false",
+                    "enable.partition.eof": "false",
+                    // Connection states for health (brokers reachable or not).
+                    "statistics.interval.ms": "5000",
+                ])
+        }
+
+        /// The dead-letter producer: the server's properties and the spec's
+        /// credentials (its consumer tuning does not apply to a producer).
+        public func producerConfig(for spec: ConsumerSpec) -> KafkaConfig {
+            kafka
+                .merging(spec.kafka.filter { $0.key.hasPrefix("security.") || $0.key.hasPrefix("sasl.") })
+                .merging(["client.id": "consumerd-\(spec.name)-dead-letters"])
+        }
+
+        /// Where a file sink writes: under the sink directory.
+        public func sinkPath(for spec: ConsumerSpec) -> String? {
+            guard spec.sink.type == .file else { return nil }
+            return "\(sinkDirectory)/\(spec.sink.path ?? ConsumerSpec.defaultSinkPath(for: spec.name))"
+        }
     }
 
     public let configuration: Configuration
@@ -47,6 +83,10 @@ public final class ConsumerManager: Sendable {
     let store: SpecStore
     /// Schema Registry clients and caches, shared by every consumer.
     let decoderServices = DecoderServices()
+    /// Each group watched from outside (Burrow's rules); `nil` when no admin client could be made.
+    let lagMonitor: GroupLagMonitor?
+    /// Posts state and health changes to the server's and the consumers' webhooks.
+    let alerts: AlertNotifier
     let registry = Mutex<Registry>(Registry())
     private let persistLock = Mutex<Void>(())
 
@@ -64,6 +104,8 @@ public final class ConsumerManager: Sendable {
         /// The current run, or the last one (its snapshot keeps the final state).
         var runtime: ConsumerRuntime?
         var lastFailure: ConsumerFailure?
+        /// Counters of the runs that have ended (status shows them added to the current run's).
+        var endedRuns = RuntimeStats()
         var health = HealthSample()
         let registeredAt = Date()
 
@@ -95,13 +137,25 @@ public final class ConsumerManager: Sendable {
                 .persistence, "cannot create \(directory): \(String(cString: strerror(errno)))")
         }
         self.store = try SpecStore(directory: configuration.specDirectory)
+        self.lagMonitor = try? GroupLagMonitor(
+            config: configuration.kafka, window: configuration.lagWindow, interval: configuration.healthInterval, logger: logger)
+        self.alerts = AlertNotifier(serverWebhook: configuration.alertWebhook, registry: metrics.registry, logger: logger)
     }
 
     // MARK: Registry
 
-    /// Loads persisted consumers and starts those that were running or paused.
+    /// What ``restore()`` found: the consumers it loaded, and a message per
+    /// spec file it skipped (naming the file and what is wrong with it).
+    public struct RestoreReport: Sendable {
+        public var restored: [String]
+        public var skipped: [String]
+    }
+
+    /// Loads persisted consumers and starts those that were running or
+    /// paused. A file that cannot be read or is no longer valid is skipped
+    /// (and logged); the others load.
     @discardableResult
-    public func restore() -> [String] {
+    public func restore() -> RestoreReport {
         let (stored, problems) = store.loadAll()
         for problem in problems {
             logger.error("skipping an unreadable consumer spec", metadata: ["problem": "\(problem)"])
@@ -120,7 +174,7 @@ public final class ConsumerManager: Sendable {
             }
         }
         logger.info("restored consumers", metadata: ["count": "\(stored.count)", "skipped": "\(problems.count)"])
-        return stored.map(\.spec.name)
+        return RestoreReport(restored: stored.map(\.spec.name), skipped: problems)
     }
 
     public var names: [String] { registry.withLock { $0.entries.keys.sorted() } }
@@ -277,7 +331,7 @@ public final class ConsumerManager: Sendable {
             sinkPath: sinkPath(for: spec),
             instruments: metrics.instruments(for: spec.name),
             logger: logger,
-            producerKafka: producerConfig(for: spec),
+            producerKafka: configuration.producerConfig(for: spec),
             decoderServices: decoderServices,
             refreshInterval: configuration.progressInterval,
             onExit: { [weak self] runtime in self?.runtimeExited(runtime) })
@@ -286,32 +340,8 @@ public final class ConsumerManager: Sendable {
         runtime.start()
     }
 
-    /// Server-wide properties, then the spec's, then what consumerd must control.
-    func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig {
-        configuration.kafka
-            .merging(["auto.offset.reset": "earliest"])
-            .merging(spec.kafka)
-            .merging([
-                "group.id": spec.groupID,
-                "client.id": "consumerd-\(spec.name)",
-                "enable.auto.commit": "false",
-                "enable.auto.offset.store": "false",
-                "enable.partition.eof": "false",
-            ])
-    }
-
-    /// The dead-letter producer: the server's properties and the spec's
-    /// credentials (its consumer tuning does not apply to a producer).
-    func producerConfig(for spec: ConsumerSpec) -> KafkaConfig {
-        configuration.kafka
-            .merging(spec.kafka.filter { $0.key.hasPrefix("security.") || $0.key.hasPrefix("sasl.") })
-            .merging(["client.id": "consumerd-\(spec.name)-dead-letters"])
-    }
-
-    func sinkPath(for spec: ConsumerSpec) -> String? {
-        guard spec.sink.type == .file else { return nil }
-        return "\(configuration.sinkDirectory)/\(spec.sink.path ?? ConsumerSpec.defaultSinkPath(for: spec.name))"
-    }
+    func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig { configuration.kafkaConfig(for: spec) }
+    func sinkPath(for spec: ConsumerSpec) -> String? { configuration.sinkPath(for: spec) }
 
     /// Another consumer owns the file: by its spec, or because a run that
     /// started before a spec change still writes to it.
@@ -329,6 +359,12 @@ public final class ConsumerManager: Sendable {
 
     func status(of entry: Entry, lastCheck: Date?) -> ConsumerStatus {
         let snapshot = entry.runtime?.snapshot
+        let current = snapshot?.progress.stats ?? RuntimeStats()
+        let lastError = snapshot?.lastError ?? entry.lastFailure
+        // Resolved: a batch went through after it, and nothing is being retried.
+        let resolved = lastError.map { error in
+            (current.lastBatchAt.map { $0 > error.at } ?? false) && snapshot?.progress.retrying == nil
+        } ?? false
         let state: ConsumerState = switch entry.lifecycle.phase {
         case .active: snapshot?.state ?? .starting
         case .failed, .backingOff: .failed
@@ -343,12 +379,15 @@ public final class ConsumerManager: Sendable {
             spec: entry.spec.redacted,
             sinkTarget: sinkPath(for: entry.spec) ?? "stdout",
             progress: snapshot?.progress ?? RuntimeProgress(),
+            totals: entry.endedRuns + current,
             rates: entry.health.rates,
-            lastError: snapshot?.lastError ?? entry.lastFailure,
+            lastError: lastError,
+            lastErrorResolved: resolved,
             consecutiveFailures: entry.lifecycle.consecutiveFailures,
             restarts: entry.lifecycle.restarts,
             nextRestartAt: entry.lifecycle.restartDue.map { Date().addingTimeInterval(($0 - .now).timeInterval) },
             deleting: entry.deleting,
+            groupLag: lagMonitor?.report(for: entry.spec.name),
             health: evaluateHealth(entry, snapshot: snapshot, lastCheck: lastCheck))
     }
 

@@ -14,6 +14,8 @@ public struct ConsumerManagerError: Error, Sendable, Equatable, CustomStringConv
         case consumerFailed = "consumer_failed"
         /// Specs could not be written to the data directory.
         case persistence = "persistence_failed"
+        /// The server is draining for shutdown and takes no lifecycle changes.
+        case shuttingDown = "shutting_down"
     }
 
     public var kind: Kind
@@ -32,7 +34,7 @@ public struct ConsumerManagerError: Error, Sendable, Equatable, CustomStringConv
         ConsumerManagerError(.invalidSpec, message, field: field)
     }
 
-    static let shuttingDown = ConsumerManagerError(.conflict, "the server is shutting down")
+    static let shuttingDown = ConsumerManagerError(.shuttingDown, "the server is shutting down: consumers are draining")
 
     static func notFound(_ name: String) -> ConsumerManagerError {
         ConsumerManagerError(.notFound, "no consumer named '\(name)'")

@@ -33,10 +33,12 @@ public final class ConsumerMetrics: Sendable {
         MetricNameDescriptor(namespace: "consumerd", metricName: name, unitName: unit, helpText: help)
     }
 
-    static let batchBuckets: [Duration] = [
-        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30),
-    ]
+    /// Batch durations cluster below the consumer's `max_wait_ms` (a full
+    /// batch) and just above it (a waiting batch plus its write), so the
+    /// buckets are fractions of it rather than fixed seconds.
+    static func batchBuckets(maxWait: Duration) -> [Duration] {
+        [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2, 5, 10].map { maxWait * $0 }
+    }
     static let decodeBuckets: [Duration] = [
         .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50),
         .microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1),
@@ -58,6 +60,8 @@ public final class ConsumerMetrics: Sendable {
         static var commits: MetricNameDescriptor { descriptor("commits", "total", "Offset commits by result.") }
         static var rebalances: MetricNameDescriptor { descriptor("rebalances", "total", "Group rebalance events by kind (assign, revoke, lost).") }
         static var lag: MetricNameDescriptor { descriptor("consumer_lag", "messages", "High watermark minus committed offset per partition.") }
+        static var groupLag: MetricNameDescriptor { descriptor(
+            "group_lag", "messages", "The group's lag per partition of its topics, owned by any member or none (the lag monitor).") }
         static var state: MetricNameDescriptor { descriptor("consumer_state", "", "1 for the consumer's current state, 0 for the others.") }
         static var restarts: MetricNameDescriptor { descriptor("restarts", "total", "Consumer restarts by reason (failure, manual, spec_update).") }
         static var failures: MetricNameDescriptor { descriptor("consumer_consecutive_failures", "", "Failed runs since the last successful batch.") }
@@ -83,7 +87,6 @@ public final class ConsumerInstruments: Sendable {
     public let consumer: String
     private let registry: PrometheusCollectorRegistry
     let batches: Counter
-    let batchDuration: DurationHistogram
     let consecutiveFailures: Gauge
     let sequenceGaps: Counter
     let sequenceDuplicates: Counter
@@ -92,6 +95,7 @@ public final class ConsumerInstruments: Sendable {
     private let keyed = Mutex<KeyedSeries>(KeyedSeries())
 
     private struct KeyedSeries {
+        var batchDuration: (buckets: [Duration], histogram: DurationHistogram)?
         var counters: [String: Counter] = [:]
         var gauges: [String: Gauge] = [:]
         var histograms: [String: DurationHistogram] = [:]
@@ -103,8 +107,6 @@ public final class ConsumerInstruments: Sendable {
         let labels = [("consumer", consumer)]
         typealias Name = ConsumerMetrics.Name
         batches = registry.makeCounter(descriptor: Name.batches, labels: labels)
-        batchDuration = registry.makeDurationHistogram(
-            descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
         consecutiveFailures = registry.makeGauge(descriptor: Name.failures, labels: labels)
         sequenceGaps = registry.makeCounter(descriptor: Name.sequenceGaps, labels: labels)
         sequenceDuplicates = registry.makeCounter(descriptor: Name.sequenceDuplicates, labels: labels)
@@ -160,6 +162,25 @@ public final class ConsumerInstruments: Sendable {
         counter(ConsumerMetrics.Name.qualityViolations, [("consumer", consumer), ("rule", rule)])
     }
 
+    /// The batch-duration histogram with buckets for this `max_wait_ms`; a
+    /// spec change to it replaces the series (buckets cannot change in place).
+    func batchDuration(maxWait: Duration) -> DurationHistogram {
+        let buckets = ConsumerMetrics.batchBuckets(maxWait: maxWait)
+        let replaced: DurationHistogram? = keyed.withLock { series in
+            guard let current = series.batchDuration, current.buckets != buckets else { return nil }
+            series.batchDuration = nil
+            return current.histogram
+        }
+        if let replaced { registry.unregisterDurationHistogram(replaced) }
+        return keyed.withLock { series in
+            if let current = series.batchDuration { return current.histogram }
+            let histogram = registry.makeDurationHistogram(
+                descriptor: ConsumerMetrics.Name.batchDuration, labels: [("consumer", consumer)], buckets: buckets)
+            series.batchDuration = (buckets, histogram)
+            return histogram
+        }
+    }
+
     public func sinkWriteDuration(sink: String) -> DurationHistogram {
         histogram(ConsumerMetrics.Name.sinkWrite, [("consumer", consumer), ("sink", sink)], buckets: ConsumerMetrics.writeBuckets)
     }
@@ -179,15 +200,21 @@ public final class ConsumerInstruments: Sendable {
     }
 
     public func setLag(_ lag: Int64, for partition: TopicPartition) {
-        let labels = partitionLabels(partition)
-        let gauge = keyed.withLock { series in
-            let key = Self.key(ConsumerMetrics.Name.lag, labels)
+        gauge(ConsumerMetrics.Name.lag, partitionLabels(partition)).set(lag)
+    }
+
+    public func setGroupLag(_ lag: Int64, for partition: TopicPartition) {
+        gauge(ConsumerMetrics.Name.groupLag, partitionLabels(partition)).set(lag)
+    }
+
+    private func gauge(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Gauge {
+        keyed.withLock { series in
+            let key = Self.key(descriptor, labels)
             if let existing = series.gauges[key] { return existing }
-            let gauge = registry.makeGauge(descriptor: ConsumerMetrics.Name.lag, labels: labels)
+            let gauge = registry.makeGauge(descriptor: descriptor, labels: labels)
             series.gauges[key] = gauge
             return gauge
         }
-        gauge.set(lag)
     }
 
     /// Partitions that moved to another member stop reporting lag here.
@@ -224,8 +251,8 @@ public final class ConsumerInstruments: Sendable {
         series.counters.values.forEach(registry.unregisterCounter)
         series.gauges.values.forEach(registry.unregisterGauge)
         series.histograms.values.forEach(registry.unregisterDurationHistogram)
+        if let batchDuration = series.batchDuration { registry.unregisterDurationHistogram(batchDuration.histogram) }
         registry.unregisterCounter(batches)
-        registry.unregisterDurationHistogram(batchDuration)
         registry.unregisterGauge(consecutiveFailures)
         [sequenceGaps, sequenceDuplicates, sequenceOutOfOrder].forEach(registry.unregisterCounter)
         states.values.forEach(registry.unregisterGauge)

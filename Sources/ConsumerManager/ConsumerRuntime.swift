@@ -35,6 +35,8 @@ final class ConsumerRuntime: Sendable {
         var decoderServices: DecoderServices
         /// How often lag and positions are refreshed while idle.
         var refreshInterval: Duration = .seconds(1)
+        /// Batch mode: stop (draining) after this many records.
+        var maxMessages: Int?
         var onExit: @Sendable (ConsumerRuntime) -> Void
     }
 
@@ -156,8 +158,21 @@ public struct RuntimeProgress: Sendable, Equatable {
     public var sequence: SequenceStatistics?
     /// A transient error the run is waiting out; `nil` when it makes progress.
     public var retrying: RetryState?
+    /// Connections to the cluster, from librdkafka's statistics.
+    public var brokers: BrokerStatus?
+    /// When positions, watermarks and lag were last read.
+    public var measuredAt: Date?
 
     public init() {}
+}
+
+/// How many brokers the run is connected to, and since when none.
+public struct BrokerStatus: Sendable, Equatable {
+    public var up: Int
+    public var known: Int
+    /// The last report with a broker up (`nil`: none since the run started).
+    public var lastContact: Date?
+    public var reportedAt: Date
 }
 
 /// What a run retries, since when, and why.
@@ -194,6 +209,24 @@ public struct RuntimeStats: Sendable, Equatable {
     public var lastBatchDuration: Duration?
 
     public init() {}
+
+    /// Counters of several runs added up (the latest batch is the later run's).
+    public static func + (earlier: RuntimeStats, later: RuntimeStats) -> RuntimeStats {
+        var sum = later
+        sum.messagesConsumed += earlier.messagesConsumed
+        sum.recordsWritten += earlier.recordsWritten
+        sum.recordsDropped += earlier.recordsDropped
+        sum.recordsDeadLettered += earlier.recordsDeadLettered
+        sum.errors += earlier.errors
+        sum.batches += earlier.batches
+        sum.commits += earlier.commits
+        if later.lastBatchAt == nil {
+            sum.lastBatchAt = earlier.lastBatchAt
+            sum.lastBatchRecords = earlier.lastBatchRecords
+            sum.lastBatchDuration = earlier.lastBatchDuration
+        }
+        return sum
+    }
 }
 
 /// One assigned partition as the status reports it.

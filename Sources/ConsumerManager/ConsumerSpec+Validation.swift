@@ -1,4 +1,5 @@
 import DataModel
+import HTTPClient
 import Kafka
 import Pipeline
 
@@ -28,6 +29,14 @@ extension ConsumerSpec {
         try validateSink()
         try validateKafkaProperties()
         try validateRestart()
+        if let webhook = alerts?.webhook {
+            guard HTTPClient.isAcceptable(webhook, maxBytes: 2048) else {
+                throw .invalid("alerts.webhook", "must be an http:// or https:// URL of at most 2048 bytes")
+            }
+            guard webhook != AlertsSpec.masked(webhook) else {
+                throw .invalid("alerts.webhook", "is the mask GET shows; send the real URL (or leave the field out)")
+            }
+        }
     }
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`: safe in URLs, file names and metric labels.
@@ -102,6 +111,9 @@ extension ConsumerSpec {
             _ = try path.makeStages(deadLetterAvailable: deadLetter != nil)
         } catch {
             throw .invalid(error.field, error.message)
+        }
+        if deadLetter == nil, let field = path.explicitDeadLetterFields.first {
+            throw .invalid(field, "is dead_letter, but the spec has no dead_letter.topic")
         }
         if let deadLetter {
             do {
@@ -196,6 +208,7 @@ extension ConsumerSpec {
         var copy = self
         copy.kafka = ClientPropertyPolicy.redact(kafka)
         if copy.format.schemaRegistry?.password != nil { copy.format.schemaRegistry?.password = KafkaConfig.redactedValue }
+        if let webhook = alerts?.webhook { copy.alerts?.webhook = AlertsSpec.masked(webhook) }
         return copy
     }
 
@@ -210,6 +223,9 @@ extension ConsumerSpec {
             previous.format.schemaRegistry?.url == format.schemaRegistry?.url
         {
             copy.format.schemaRegistry?.password = previous.format.schemaRegistry?.password
+        }
+        if let webhook = alerts?.webhook, let stored = previous.alerts?.webhook, webhook == AlertsSpec.masked(stored) {
+            copy.alerts?.webhook = stored
         }
         return copy
     }

@@ -1,5 +1,5 @@
 import DataModel
-import DataModel
+import Kafka
 import Pipeline
 
 /// A consumer as declared over the API: what to read, how to decode,
@@ -24,6 +24,8 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     public var deadLetter: DeadLetterSpec?
     /// How transient errors (sink, dead-letter topic, Schema Registry) are retried.
     public var retry: RetrySpec
+    /// Where this consumer's state and health changes are posted.
+    public var alerts: AlertsSpec?
     public var batch: Batch
     public var sink: SinkSpec
     /// Extra librdkafka consumer properties, from an allowlist.
@@ -110,6 +112,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         recordPath: RecordPathSpec = RecordPathSpec(),
         deadLetter: DeadLetterSpec? = nil,
         retry: RetrySpec = RetrySpec(),
+        alerts: AlertsSpec? = nil,
         batch: Batch = Batch(),
         sink: SinkSpec? = nil,
         kafka: [String: String] = [:],
@@ -126,6 +129,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.recordPath = recordPath
         self.deadLetter = deadLetter
         self.retry = retry
+        self.alerts = alerts
         self.batch = batch
         self.sink = sink ?? SinkSpec(type: .file, path: Self.defaultSinkPath(for: name))
         self.kafka = kafka
@@ -166,7 +170,7 @@ extension ConsumerSpec {
         case format, preset, validation, quality, sequence, transforms
         case onError = "on_error"
         case deadLetter = "dead_letter"
-        case retry, batch, sink, kafka, restart, autostart
+        case retry, alerts, batch, sink, kafka, restart, autostart
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,6 +193,7 @@ extension ConsumerSpec {
                 onError: try container.decodeUnlessAbsent(RecordPathSpec.OnError.self, forKey: .onError) ?? .init()),
             deadLetter: try container.decodeUnlessAbsent(DeadLetterSpec.self, forKey: .deadLetter),
             retry: try container.decodeUnlessAbsent(RetrySpec.self, forKey: .retry) ?? RetrySpec(),
+            alerts: try container.decodeUnlessAbsent(AlertsSpec.self, forKey: .alerts),
             batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
             sink: try container.decodeUnlessAbsent(SinkSpec.self, forKey: .sink),
             kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
@@ -213,6 +218,7 @@ extension ConsumerSpec {
         if recordPath.onError != .init() { try container.encode(recordPath.onError, forKey: .onError) }
         try container.encodeIfPresent(deadLetter, forKey: .deadLetter)
         try container.encode(retry, forKey: .retry)
+        try container.encodeIfPresent(alerts, forKey: .alerts)
         try container.encode(batch, forKey: .batch)
         try container.encode(sink, forKey: .sink)
         try container.encode(kafka, forKey: .kafka)
@@ -236,6 +242,34 @@ extension RecordPathSpec.OnError: Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(decode, forKey: .decode)
         try container.encodeIfPresent(transform, forKey: .transform)
+    }
+}
+
+/// `"alerts": {"webhook": "https://..."}`: the consumer's own alert webhook,
+/// besides the server's `--alert-webhook`.
+public struct AlertsSpec: Sendable, Equatable, Codable {
+    public var webhook: String?
+
+    public init(webhook: String? = nil) {
+        self.webhook = webhook
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case webhook }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(webhook: try container.decodeUnlessAbsent(String.self, forKey: .webhook))
+    }
+
+    /// Webhook URLs often carry their secret in the path (Slack, Teams):
+    /// shown as `https://host/***`.
+    public static func masked(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return KafkaConfig.redactedValue }
+        let rest = url[schemeEnd.upperBound...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let host = authority.split(separator: "@").last.map(String.init) ?? ""
+        return "\(url[..<schemeEnd.upperBound])\(host)/\(KafkaConfig.redactedValue)"
     }
 }
 

@@ -16,17 +16,32 @@ public struct ConsumerStatus: Sendable {
     /// Assignment, counters, per-stage counts, sequence tracking, degradation.
     public var progress: RuntimeProgress
     public var partitions: [PartitionStatus] { progress.partitions }
+    /// Counters of the current run (they start at zero with each run).
     public var stats: RuntimeStats { progress.stats }
+    /// Counters of every run since the server started (as the Prometheus counters count).
+    public var totals: RuntimeStats
     public var rates: Rates
     public var lastError: ConsumerFailure?
+    /// The last error is over: a batch went through after it and nothing is retried.
+    public var lastErrorResolved: Bool
     public var consecutiveFailures: Int
     public var restarts: Int
     /// When an automatic restart is due after a failure.
     public var nextRestartAt: Date?
     /// Stopping on its way to deletion.
     public var deleting: Bool
+    /// The group as the lag monitor last measured it (all partitions, owned or not).
+    public var groupLag: GroupLagReport?
     public var health: ConsumerHealth
 }
+
+/// How consumerd writes instants in JSON: ISO 8601 in UTC with milliseconds.
+public func timestamp(_ date: Date) -> String {
+    date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+}
+
+/// The group's lag across every partition of the consumer's topics.
+public typealias GroupLagReport = GroupLagMonitor.Report
 
 /// Throughput over the last health interval, in the seeds' terms.
 public struct Rates: Sendable, Equatable {

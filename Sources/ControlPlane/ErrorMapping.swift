@@ -15,6 +15,8 @@ extension HTTPError {
             self.init(status: 409, code: error.kind.rawValue, message: error.message, field: error.field)
         case .waitTimeout:
             self.init(status: 408, code: error.kind.rawValue, message: error.message)
+        case .shuttingDown:
+            self.init(status: 503, code: error.kind.rawValue, message: error.message, headers: [.init("Retry-After", "5")])
         case .persistence:
             // The details (paths, errno) go to the log, not to the client.
             self.init(status: 500, code: error.kind.rawValue, message: "the consumer's spec could not be saved; see the server log")

@@ -3,7 +3,7 @@
 /// The OpenAPI document served at GET /openapi.yaml.
 enum OpenAPIDocument {
     static let yaml = #"""
-openapi: 3.0.3
+openapi: 3.1.0
 info:
   title: consumerd
   version: 0.1.0
@@ -19,6 +19,7 @@ info:
     `batch.max_records`, `topics[2]`, `kafka.session.timeout.ms`) or null.
   license:
     name: Apache-2.0
+    identifier: Apache-2.0
 servers:
   - url: http://127.0.0.1:8080
 tags:
@@ -72,6 +73,7 @@ paths:
         "413": { $ref: "#/components/responses/PayloadTooLarge" }
         "415": { $ref: "#/components/responses/UnsupportedMediaType" }
         "500": { $ref: "#/components/responses/InternalError" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /consumers/start-all:
     post:
       tags: [lifecycle]
@@ -137,6 +139,7 @@ paths:
               schema: { $ref: "#/components/schemas/ConsumerResource" }
         "400": { $ref: "#/components/responses/BadRequest" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
         "413": { $ref: "#/components/responses/PayloadTooLarge" }
         "415": { $ref: "#/components/responses/UnsupportedMediaType" }
         "500": { $ref: "#/components/responses/InternalError" }
@@ -191,6 +194,7 @@ paths:
         "404": { $ref: "#/components/responses/NotFound" }
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /consumers/{name}/stop:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -206,6 +210,7 @@ paths:
         "404": { $ref: "#/components/responses/NotFound" }
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /consumers/{name}/restart:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -221,6 +226,7 @@ paths:
         "404": { $ref: "#/components/responses/NotFound" }
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /consumers/{name}/pause:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -237,6 +243,7 @@ paths:
         "404": { $ref: "#/components/responses/NotFound" }
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /consumers/{name}/resume:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -252,6 +259,7 @@ paths:
         "404": { $ref: "#/components/responses/NotFound" }
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/ShuttingDown" }
   /health:
     get:
       tags: [operations]
@@ -424,6 +432,14 @@ components:
       content:
         application/json:
           schema: { $ref: "#/components/schemas/Error" }
+    ShuttingDown:
+      description: The server is draining after SIGTERM or SIGINT and refuses lifecycle changes (`shutting_down`).
+      headers:
+        Retry-After:
+          schema: { type: integer }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
     InternalError:
       description: Something unexpected; details are in the server log, never in the response.
       content:
@@ -445,8 +461,7 @@ components:
               type: string
               example: batch.max_records must be between 1 and 100000
             field:
-              type: string
-              nullable: true
+              type: [string, "null"]
               example: batch.max_records
     ConsumerSpec:
       type: object
@@ -603,6 +618,57 @@ components:
           properties:
             decode: { $ref: "#/components/schemas/RejectionPolicy" }
             transform: { $ref: "#/components/schemas/RejectionPolicy" }
+        dead_letter:
+          type: object
+          additionalProperties: false
+          required: [topic]
+          description: |
+            Where rejected records go (policy `dead_letter`): the original key,
+            value and headers plus `consumerd.original.topic`,
+            `consumerd.original.partition`, `consumerd.original.offset`,
+            `consumerd.original.timestamp`, `consumerd.consumer`,
+            `consumerd.group`, `consumerd.stage`, `consumerd.error.type`,
+            `consumerd.error.message`, `consumerd.failed_at` and
+            `consumerd.attempts`. Written by an idempotent producer with
+            `acks=all`; the source offset is committed only after the write
+            is acknowledged. An unreachable topic is retried like a sink
+            outage, never skipped.
+          properties:
+            topic:
+              type: string
+              maxLength: 249
+              description: "`{topic}` stands for the record's source topic, e.g. `{topic}.dlq`."
+        retry:
+          type: object
+          additionalProperties: false
+          description: |
+            Transient errors (sink, dead-letter topic or Schema Registry
+            unavailable, timeouts) are retried with exponential backoff and
+            jitter; nothing is committed past a record that waits, the
+            consumer stays `running` with health `degraded`.
+          properties:
+            initial_backoff_ms: { type: integer, minimum: 10, maximum: 600000, default: 200 }
+            max_backoff_ms: { type: integer, minimum: 10, maximum: 3600000, default: 30000 }
+            max_attempts:
+              type: integer
+              minimum: 0
+              maximum: 1000000
+              default: 0
+              description: Attempts before `on_exhausted` decides; 0 never gives up.
+            on_exhausted:
+              type: string
+              enum: [keep_retrying, fail]
+              default: keep_retrying
+              description: "`keep_retrying` goes on at the longest backoff (health unhealthy); `fail` fails the run and the restart policy takes over."
+        alerts:
+          type: object
+          additionalProperties: false
+          description: Where this consumer's state and health changes are posted, besides the server's `--alert-webhook`.
+          properties:
+            webhook:
+              type: string
+              maxLength: 2048
+              description: An http(s) URL; receives the same JSON events as the server-wide webhook.
         batch:
           type: object
           additionalProperties: false
@@ -704,8 +770,10 @@ components:
       description: |
         What a stage does with a record it rejects. `drop` counts it and lets
         its offset advance; `fail` stops the consumer before it (nothing after
-        it is committed); `dead_letter` sends it to the dead-letter topic
-        (without one, the consumer stops as for `fail`). Unset: `fail`.
+        it is committed); `dead_letter` sends it to the dead-letter topic and
+        commits its offset once the topic has acknowledged it (a spec with
+        `dead_letter` policies must name a `dead_letter.topic`). Unset: `fail`,
+        or `dead_letter` when the spec has a dead-letter topic.
     ConsumerResource:
       type: object
       required: [name, spec, status]
@@ -730,7 +798,7 @@ components:
       description: What the operator asked for; persisted and restored when the server starts.
     ConsumerStatus:
       type: object
-      required: [name, state, desired_state, since, generation, deleting, group_id, sink, assignment, lag_total, stats, stages, quality_violations, sequence, rates, last_error, consecutive_failures, restarts, next_restart_at, health]
+      required: [name, state, desired_state, since, generation, deleting, group_id, sink, assignment, lag_total, measured_at, group_lag, brokers, retrying, stats, totals, stages, quality_violations, sequence, rates, last_error, consecutive_failures, restarts, next_restart_at, health]
       properties:
         name: { type: string }
         state: { $ref: "#/components/schemas/State" }
@@ -759,10 +827,48 @@ components:
           description: Partitions currently assigned to this member.
           items: { $ref: "#/components/schemas/PartitionStatus" }
         lag_total:
-          type: integer
-          nullable: true
+          type: [integer, "null"]
           description: Sum of the partitions' lag, null while any is unknown.
-        stats: { $ref: "#/components/schemas/Stats" }
+        measured_at:
+          type: [string, "null"]
+          format: date-time
+          description: When the run last read positions, watermarks and lag; an old value means the numbers are stale (a broker stall).
+        group_lag:
+          oneOf:
+            - $ref: "#/components/schemas/GroupLag"
+            - type: "null"
+        brokers:
+          type: [object, "null"]
+          description: The run's broker connections, from librdkafka's statistics.
+          required: [up, known, last_contact, reported_at]
+          properties:
+            up: { type: integer }
+            known: { type: integer }
+            last_contact:
+              type: [string, "null"]
+              format: date-time
+              description: The last time a broker answered (statistics, a fetched record or a commit).
+            reported_at: { type: string, format: date-time }
+        retrying:
+          type: [object, "null"]
+          description: A transient error being waited out; nothing past it is committed.
+          required: [stage, message, waiting, attempts, since, next_attempt_at, exhausted]
+          properties:
+            stage: { type: string }
+            message: { type: string }
+            waiting: { type: string, description: "What waits: `batch of 120 records` or `partition t[2] from offset 41`." }
+            attempts: { type: integer }
+            since: { type: string, format: date-time }
+            next_attempt_at: { type: string, format: date-time }
+            exhausted: { type: boolean, description: "`max_attempts` reached with `on_exhausted: keep_retrying`." }
+        stats:
+          allOf:
+            - $ref: "#/components/schemas/Stats"
+          description: Counters of the current run; they start at zero with each run. Prometheus counters never reset.
+        totals:
+          allOf:
+            - $ref: "#/components/schemas/Stats"
+          description: The same counters summed over every run since the server started.
         stages:
           type: array
           description: What each record-path stage did in the current run, decode first.
@@ -772,14 +878,14 @@ components:
           description: Violations per quality rule in the current run.
           additionalProperties: { type: integer }
         sequence:
-          allOf:
+          oneOf:
             - $ref: "#/components/schemas/SequenceStatistics"
-          nullable: true
+            - type: "null"
         rates: { $ref: "#/components/schemas/Rates" }
         last_error:
-          allOf:
+          oneOf:
             - $ref: "#/components/schemas/Failure"
-          nullable: true
+            - type: "null"
         consecutive_failures:
           type: integer
           description: Failed runs since the last committed batch.
@@ -787,9 +893,8 @@ components:
           type: integer
           description: Restarts (manual, by policy, after spec updates) since the server started.
         next_restart_at:
-          type: string
+          type: [string, "null"]
           format: date-time
-          nullable: true
           description: When the restart policy will start the consumer again.
         health: { $ref: "#/components/schemas/ConsumerHealth" }
     PartitionStatus:
@@ -799,25 +904,20 @@ components:
         topic: { type: string }
         partition: { type: integer }
         committed_offset:
-          type: integer
-          nullable: true
+          type: [integer, "null"]
           description: The group's committed offset (the next offset to read).
         position:
-          type: integer
-          nullable: true
+          type: [integer, "null"]
           description: The next offset this member will fetch.
         high_watermark:
-          type: integer
-          nullable: true
+          type: [integer, "null"]
         lag:
-          type: integer
-          nullable: true
+          type: [integer, "null"]
           description: High watermark minus committed offset (or position before the first commit is known).
         paused: { type: boolean }
     Stats:
       type: object
-      description: Counters of the current run.
-      required: [messages_consumed, records_written, records_dropped, errors, batches, commits, last_batch_at, last_batch_records, last_batch_duration_seconds]
+      required: [messages_consumed, records_written, records_dropped, records_dead_lettered, errors, batches, commits, last_batch_at, last_batch_records, last_batch_duration_seconds]
       properties:
         messages_consumed:
           type: integer
@@ -826,17 +926,18 @@ components:
         records_dropped:
           type: integer
           description: Dropped by a stage; their offsets were committed.
+        records_dead_lettered:
+          type: integer
+          description: Acknowledged by the dead-letter topic; their offsets were committed.
         errors: { type: integer }
         batches: { type: integer }
         commits: { type: integer }
         last_batch_at:
-          type: string
+          type: [string, "null"]
           format: date-time
-          nullable: true
         last_batch_records: { type: integer }
         last_batch_duration_seconds:
-          type: number
-          nullable: true
+          type: [number, "null"]
           description: From polling the batch's first record to committing its offsets.
     StageCounts:
       type: object
@@ -855,13 +956,12 @@ components:
             type: object
             additionalProperties: { type: integer }
         last_error:
-          type: object
-          nullable: true
+          type: [object, "null"]
           required: [reason, message, record, at]
           properties:
             reason: { type: string }
             message: { type: string }
-            record: { type: string, nullable: true, description: "topic[partition]@offset" }
+            record: { type: [string, "null"], description: "topic[partition]@offset" }
             at: { type: string, format: date-time }
     SequenceStatistics:
       type: object
@@ -905,13 +1005,43 @@ components:
           description: processed / input; 1 when idle.
     Failure:
       type: object
-      required: [stage, message, at]
+      required: [stage, message, at, resolved]
       properties:
         stage:
           type: string
-          description: decode, validation, quality, sequence, transform, sink, kafka, commit or internal.
+          description: decode, validation, quality, sequence, transform, sink, dead_letter, kafka, commit or internal.
         message: { type: string }
         at: { type: string, format: date-time }
+        resolved:
+          type: boolean
+          description: A batch was committed after it and nothing is being retried.
+    GroupLag:
+      type: object
+      description: |
+        The group's lag on every partition of the consumer's topics, owned by
+        a member or by none, measured from outside the group every health
+        interval (committed offsets against log ends), in the manner of Burrow.
+      required: [measured_at, total, partitions, verdict, error]
+      properties:
+        measured_at: { type: string, format: date-time }
+        total: { type: integer }
+        partitions:
+          type: array
+          items:
+            type: object
+            required: [topic, partition, committed_offset, high_watermark, lag]
+            properties:
+              topic: { type: string }
+              partition: { type: integer }
+              committed_offset: { type: [integer, "null"] }
+              high_watermark: { type: integer }
+              lag: { type: integer }
+        verdict:
+          type: [string, "null"]
+          description: "Over the lag window: `stalled` (records wait, the committed offset does not move: unhealthy) or `falling behind` (lag rose at every sample: degraded)."
+        error:
+          type: [string, "null"]
+          description: Why the last measurement failed (the numbers are from the one before).
     ConsumerHealth:
       type: object
       required: [status, reason, last_check]
@@ -919,14 +1049,21 @@ components:
         status:
           type: string
           enum: [healthy, degraded, unhealthy]
-          description: "`degraded`: running, but partitions wait on a transient error (an unreachable Schema Registry); still ready."
+          description: |
+            `degraded`: running, but waiting out a transient error (sink,
+            dead-letter topic or Schema Registry unavailable), recovering after
+            a failed run, no broker reachable for over 10 s, or lag rising
+            through the whole window; still ready. `unhealthy`: should run but
+            failed, crash-loops (3 failed runs in a row), backs off before a
+            restart, retried for over 30 s or past its attempts, stalled (the
+            poll loop, or a committed offset that does not move while records
+            wait), no broker reachable for over 30 s, or starting without an
+            assignment for over 30 s; readiness answers 503 naming it.
         reason:
-          type: string
-          nullable: true
+          type: [string, "null"]
         last_check:
-          type: string
+          type: [string, "null"]
           format: date-time
-          nullable: true
     HealthSummary:
       type: object
       required: [total_consumers, healthy_consumers, degraded_consumers, unhealthy_consumers, overall_status, consumer_details]
@@ -946,17 +1083,15 @@ components:
               state: { $ref: "#/components/schemas/State" }
               desired_state: { $ref: "#/components/schemas/DesiredState" }
               reason:
-                type: string
-                nullable: true
+                type: [string, "null"]
               consecutive_failures: { type: integer }
               last_check:
-                type: string
+                type: [string, "null"]
                 format: date-time
-                nullable: true
               last_error:
-                allOf:
+                oneOf:
                   - $ref: "#/components/schemas/Failure"
-                nullable: true
+                  - type: "null"
               metrics: { $ref: "#/components/schemas/Rates" }
     Probe:
       type: object

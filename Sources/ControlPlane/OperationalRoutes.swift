@@ -11,7 +11,9 @@ extension ControlPlane {
             // Alive while the supervisor keeps ticking; a wedged manager gets restarted.
             manager.isSupervising
                 ? .json(ProbeBody(status: "alive"))
-                : .json(ProbeBody(status: "stalled", reason: "the consumer supervisor has not run for 10s"), status: 503)
+                : .json(
+                    ProbeBody(status: "stalled", reason: "the consumer supervisor has not run for \(manager.configuration.supervisorStallTimeout)"),
+                    status: 503)
         }
         router.on(.get, "/health/ready") { [manager] _ in
             if manager.isShuttingDown {

@@ -36,7 +36,13 @@ struct StatusBody: Encodable {
     var sink: SinkBody
     var assignment: [PartitionBody]
     @Nullable var lagTotal: Int64?
+    /// When positions, watermarks and lag were read.
+    @Nullable var measuredAt: String?
+    @Nullable var groupLag: GroupLagBody?
+    @Nullable var brokers: BrokersBody?
+    @Nullable var retrying: RetryingBody?
     var stats: StatsBody
+    var totals: StatsBody
     var stages: [StageBody]
     var qualityViolations: [String: Int64]
     @Nullable var sequence: SequenceBody?
@@ -60,12 +66,17 @@ struct StatusBody: Encodable {
         assignment = partitions.map(PartitionBody.init)
         let lags = partitions.compactMap(\.lag)
         lagTotal = partitions.isEmpty || lags.count < partitions.count ? nil : lags.reduce(0, +)
+        measuredAt = status.progress.measuredAt.map(timestamp)
+        groupLag = status.groupLag.map(GroupLagBody.init)
+        brokers = status.progress.brokers.map(BrokersBody.init)
+        retrying = status.progress.retrying.map(RetryingBody.init)
         stats = StatsBody(status.stats)
+        totals = StatsBody(status.totals)
         stages = status.progress.stages.map(StageBody.init)
         qualityViolations = status.progress.qualityViolations
         sequence = status.progress.sequence.map(SequenceBody.init)
         rates = RatesBody(status.rates)
-        lastError = status.lastError.map(ErrorBody.init)
+        lastError = status.lastError.map { ErrorBody($0, resolved: status.lastErrorResolved) }
         consecutiveFailures = status.consecutiveFailures
         restarts = status.restarts
         nextRestartAt = status.nextRestartAt.map(timestamp)
@@ -73,7 +84,10 @@ struct StatusBody: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, state, since, generation, deleting, sink, assignment, stats, stages, sequence, rates, restarts, health
+        case name, state, since, generation, deleting, sink, assignment, stats, totals, stages, sequence, rates, restarts, health
+        case brokers, retrying
+        case measuredAt = "measured_at"
+        case groupLag = "group_lag"
         case qualityViolations = "quality_violations"
         case desiredState = "desired_state"
         case groupID = "group_id"
@@ -119,6 +133,7 @@ struct StatsBody: Encodable {
     var messagesConsumed: Int64
     var recordsWritten: Int64
     var recordsDropped: Int64
+    var recordsDeadLettered: Int64
     var errors: Int64
     var batches: Int64
     var commits: Int64
@@ -130,6 +145,7 @@ struct StatsBody: Encodable {
         messagesConsumed = stats.messagesConsumed
         recordsWritten = stats.recordsWritten
         recordsDropped = stats.recordsDropped
+        recordsDeadLettered = stats.recordsDeadLettered
         errors = stats.errors
         batches = stats.batches
         commits = stats.commits
@@ -143,6 +159,7 @@ struct StatsBody: Encodable {
         case messagesConsumed = "messages_consumed"
         case recordsWritten = "records_written"
         case recordsDropped = "records_dropped"
+        case recordsDeadLettered = "records_dead_lettered"
         case lastBatchAt = "last_batch_at"
         case lastBatchRecords = "last_batch_records"
         case lastBatchDurationSeconds = "last_batch_duration_seconds"
@@ -253,11 +270,99 @@ struct ErrorBody: Encodable {
     var stage: String
     var message: String
     var at: String
+    /// Over: a batch went through after it and nothing is retried.
+    var resolved: Bool
 
-    init(_ failure: ConsumerFailure) {
+    init(_ failure: ConsumerFailure, resolved: Bool = false) {
         stage = failure.stage
         message = failure.message
         at = timestamp(failure.at)
+        self.resolved = resolved
+    }
+}
+
+/// The group's lag over every partition of the consumer's topics, owned by
+/// any member or none, as the lag monitor last measured it.
+struct GroupLagBody: Encodable {
+    var measuredAt: String
+    var total: Int64
+    var partitions: [Partition]
+    @Nullable var verdict: String?
+    @Nullable var error: String?
+
+    struct Partition: Encodable {
+        var topic: String
+        var partition: Int32
+        @Nullable var committedOffset: Int64?
+        var highWatermark: Int64
+        var lag: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case topic, partition, lag
+            case committedOffset = "committed_offset"
+            case highWatermark = "high_watermark"
+        }
+    }
+
+    init(_ report: GroupLagReport) {
+        measuredAt = timestamp(report.measuredAt)
+        total = report.total
+        partitions = report.partitions.map {
+            Partition(topic: $0.topic, partition: $0.partition, committedOffset: $0.committedOffset, highWatermark: $0.highWatermark, lag: $0.lag)
+        }
+        verdict = report.verdict?.description
+        error = report.error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case total, partitions, verdict, error
+        case measuredAt = "measured_at"
+    }
+}
+
+struct BrokersBody: Encodable {
+    var up: Int
+    var known: Int
+    @Nullable var lastContact: String?
+    var reportedAt: String
+
+    init(_ status: BrokerStatus) {
+        up = status.up
+        known = status.known
+        lastContact = status.lastContact.map(timestamp)
+        reportedAt = timestamp(status.reportedAt)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case up, known
+        case lastContact = "last_contact"
+        case reportedAt = "reported_at"
+    }
+}
+
+/// A transient error being waited out.
+struct RetryingBody: Encodable {
+    var stage: String
+    var message: String
+    var waiting: String
+    var attempts: Int
+    var since: String
+    var nextAttemptAt: String
+    var exhausted: Bool
+
+    init(_ state: RetryState) {
+        stage = state.error.stage
+        message = state.error.message
+        waiting = state.waiting
+        attempts = state.attempts
+        since = timestamp(state.since)
+        nextAttemptAt = timestamp(state.nextAttempt)
+        exhausted = state.exhausted
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case stage, message, waiting, attempts, since, exhausted
+        case nextAttemptAt = "next_attempt_at"
     }
 }
 
@@ -317,7 +422,7 @@ struct HealthSummaryBody: Encodable {
                 status: status.health.status.rawValue, state: status.state.rawValue,
                 desiredState: status.desiredState.rawValue, reason: status.health.reason,
                 consecutiveFailures: status.consecutiveFailures, lastCheck: status.health.lastCheck.map(timestamp),
-                lastError: status.lastError.map(ErrorBody.init), metrics: RatesBody(status.rates)))
+                lastError: status.lastError.map { ErrorBody($0, resolved: status.lastErrorResolved) }, metrics: RatesBody(status.rates)))
         })
     }
 
@@ -397,10 +502,6 @@ struct Nullable<Value: Encodable>: Encodable {
 }
 
 /// RFC 3339 with milliseconds, UTC.
-func timestamp(_ date: Date) -> String {
-    date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-}
-
 private func seconds(_ duration: Duration) -> Double {
     rounded(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
 }

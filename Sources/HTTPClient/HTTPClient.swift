@@ -117,6 +117,17 @@ public final class HTTPClient {
         return Response(status: status, body: sink.bytes)
     }
 
+    /// Whether a URL from a spec is one this client may be pointed at: http
+    /// or https with a host, at most `maxBytes`, no spaces or control bytes.
+    public static func isAcceptable(_ url: String, maxBytes: Int) -> Bool {
+        guard url.utf8.count <= maxBytes, url.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F }) else { return false }
+        for scheme in ["http://", "https://"] where url.hasPrefix(scheme) {
+            let host = url.dropFirst(scheme.count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            return !host.isEmpty && !host.hasSuffix("@")
+        }
+        return false
+    }
+
     /// The URL without credentials, for messages and logs.
     public static func describe(_ url: String) -> String {
         let utf8 = Array(url.utf8)

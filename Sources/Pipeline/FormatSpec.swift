@@ -1,5 +1,6 @@
 import Avro
 import DataModel
+import HTTPClient
 import Synchronization
 
 /// How a consumer's values are encoded (`"format"` in a spec):
@@ -50,9 +51,7 @@ public struct FormatSpec: Sendable, Equatable {
         default: break
         }
         if let registry = schemaRegistry {
-            guard registry.url.hasPrefix("http://") || registry.url.hasPrefix("https://"), registry.url.utf8.count <= 1024,
-                !registry.url.contains(where: { $0.isWhitespace || $0.isNewline })
-            else {
+            guard HTTPClient.isAcceptable(registry.url, maxBytes: 1024) else {
                 throw SpecError("schema_registry.url", "must be an http:// or https:// URL of at most 1024 bytes")
             }
             if registry.password != nil, registry.username == nil {

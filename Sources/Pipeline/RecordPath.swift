@@ -40,6 +40,17 @@ public struct RecordPathSpec: Sendable, Equatable {
         validation != nil || quality != nil || sequence != nil || !(transforms ?? []).isEmpty
     }
 
+    /// The fields that explicitly send records to the dead-letter topic (which
+    /// the spec must then name).
+    public var explicitDeadLetterFields: [String] {
+        var fields: [String] = []
+        if validation?.onInvalid == .deadLetter { fields.append("validation.on_invalid") }
+        if quality?.onViolation == .deadLetter { fields.append("quality.on_violation") }
+        if onError.decode == .deadLetter { fields.append("on_error.decode") }
+        if onError.transform == .deadLetter { fields.append("on_error.transform") }
+        return fields
+    }
+
     /// Builds the stages; every error names its field inside the spec.
     /// `deadLetterAvailable` decides the default for unset policies:
     /// dead-letter when there is a dead-letter topic, else fail.

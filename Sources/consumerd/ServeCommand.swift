@@ -2,6 +2,7 @@ import ArgumentParser
 import ConsumerManager
 import ControlPlane
 import Foundation
+import HTTPClient
 import HTTPServer
 import Kafka
 import Logging
@@ -52,6 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds to let consumers drain on shutdown.")
     var shutdownTimeout = 30
 
+    @Option(help: ArgumentHelp(
+        "POST a JSON event here on every consumer state or health change (consumers may add their own: alerts.webhook).",
+        valueName: "url"))
+    var alertWebhook: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -61,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...3600).contains(healthInterval) else { throw ValidationError("--health-interval must be between 1 and 3600") }
         guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be between 1 and 3600") }
         guard (1...10_000).contains(demoRate) else { throw ValidationError("--demo-rate must be between 1 and 10000") }
+        if let alertWebhook, !HTTPClient.isAcceptable(alertWebhook, maxBytes: 2048) {
+            throw ValidationError("--alert-webhook must be an http:// or https:// URL")
+        }
         _ = try ListenAddress(listen)
         _ = try parsedKafkaProperties()
     }
@@ -100,9 +109,15 @@ struct ServeCommand: AsyncParsableCommand {
         managerConfiguration.maxConsumers = maxConsumers
         managerConfiguration.healthInterval = .seconds(healthInterval)
         managerConfiguration.shutdownTimeout = .seconds(shutdownTimeout)
+        managerConfiguration.alertWebhook = alertWebhook
         if dev {
             // An empty fetch on the embedded cluster waits fetch.wait.max.ms; keep the demo snappy.
             managerConfiguration.kafka["fetch.wait.max.ms"] = "100"
+            // The embedded cluster keeps a group rebalancing for the session
+            // timeout after its last member left, so a consumer stopped and
+            // started again waits that long for partitions (real brokers do
+            // not); a short session keeps that wait short.
+            managerConfiguration.kafka["session.timeout.ms"] = "6000"
         }
         let manager = try ConsumerManager(
             configuration: managerConfiguration, metrics: ConsumerMetrics(registry: registry),
@@ -148,27 +163,14 @@ struct ServeCommand: AsyncParsableCommand {
                 "listen": "\(address.host):\(server.port)", "data_dir": "\(dataDirectory)",
                 "bootstrap_servers": "\(bootstrap)", "dev": "\(dev)",
             ])
+        let escalation = SignalEscalation(logger: logger)
         try await group.run()
-        withExtendedLifetime(lock) {}
+        withExtendedLifetime((lock, escalation)) {}
         logger.info("consumerd stopped")
     }
 
     private func parsedKafkaProperties() throws -> [String: String] {
-        var properties: [String: String] = [:]
-        for item in kafkaProperties {
-            guard let separator = item.firstIndex(of: "="), separator != item.startIndex else {
-                throw ValidationError("--kafka-property expects NAME=VALUE, got '\(item)'")
-            }
-            let name = String(item[..<separator])
-            let value = String(item[item.index(after: separator)...])
-            do {
-                try KafkaConfig.validate(name: name, value: value)
-            } catch {
-                throw ValidationError("--kafka-property \(name): \(error.message)")
-            }
-            properties[name] = value
-        }
-        return properties
+        try KafkaPropertyArguments.parse(kafkaProperties)
     }
 }
 

@@ -1,5 +1,9 @@
 @testable import ConsumerManager
+import Kafka
+import Pipeline
+import Prometheus
 import Testing
+import TestSupport
 
 /// The lifecycle state machine, one transition at a time, without runtimes.
 @Suite("ConsumerLifecycle transitions")
@@ -141,5 +145,41 @@ struct ConsumerLifecycleTests {
         _ = try lifecycle.pause(runStopping: false)
         _ = lifecycle.specChanged()
         #expect(lifecycle.runEnded(failed: false, policy: policy, shuttingDown: false, now: now) == [.countRestart(.specUpdate), .launch(paused: true)])
+    }
+
+    @Test("a run's mailbox hands over commands in the order sent, each once, none lost to concurrent senders")
+    func mailbox() async {
+        let settings = ConsumerRuntime.RunSettings(
+            kafka: KafkaConfig([:]), sinkPath: nil,
+            instruments: ConsumerMetrics(registry: PrometheusCollectorRegistry()).instruments(for: "m"), logger: testLogger(),
+            producerKafka: KafkaConfig([:]), decoderServices: DecoderServices(), onExit: { _ in })
+        let runtime = ConsumerRuntime(spec: ConsumerSpec(name: "m", topics: ["t"]), generation: 1, settings: settings, paused: true)
+        #expect(runtime.takeCommands() == [.pause], "a run started paused finds the pause first")
+        #expect(runtime.takeCommands().isEmpty)
+
+        for command: RuntimeCommand in [.resume, .pause, .resume, .stop] { runtime.send(command) }
+        #expect(runtime.stopPending)
+        #expect(runtime.takeCommands() == [.resume, .pause, .resume, .stop])
+        #expect(!runtime.stopPending)
+
+        // Many senders, one reader taking as it goes: every command arrives once.
+        let senders = 8
+        let perSender = 500
+        let reader = Task.detached {
+            var taken: [RuntimeCommand] = []
+            let deadline = ContinuousClock.now + .seconds(10)
+            while taken.count < senders * perSender, ContinuousClock.now < deadline { taken += runtime.takeCommands() }
+            return taken
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for sender in 0..<senders {
+                group.addTask {
+                    for _ in 0..<perSender { runtime.send(sender % 2 == 0 ? .pause : .resume) }
+                }
+            }
+        }
+        let taken = await reader.value
+        #expect(taken.count == senders * perSender)
+        #expect(taken.count(where: { $0 == .pause }) == senders / 2 * perSender)
     }
 }

@@ -138,7 +138,7 @@ struct ConsumerManagerTests {
 
         try await first.produce((30..<50).map { #"{"n":\#($0)}"# }, topic: topic)
         let second = try ManagerFixture(cluster: cluster, directory: directory)
-        #expect(Set(second.manager.restore()) == ["durable", "idle"])
+        #expect(Set(second.manager.restore().restored) == ["durable", "idle"])
         #expect(second.state("idle") == .stopped, "a consumer stopped on purpose stays stopped")
         #expect(await eventually { second.lines("durable").count >= 50 })
         try await Task.sleep(for: .seconds(1))

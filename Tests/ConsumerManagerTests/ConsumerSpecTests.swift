@@ -111,6 +111,14 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "drop", "fields": ["a"], "where": {}}]}"#, "transforms[0].where"),
         (#"{"name": "a", "topics": ["a"], "transforms": [{"type": "filter", "where": {"field": "x", "op": "in", "value": 3}}]}"#, "transforms[0].where.value"),
         (#"{"name": "a", "topics": ["a"], "on_error": {"decode": "skip"}}"#, "on_error.decode"),
+        (#"{"name": "a", "topics": ["a"], "on_error": {"decode": "dead_letter"}}"#, "on_error.decode"),
+        (#"{"name": "a", "topics": ["a"], "validation": {"schema": {}, "on_invalid": "dead_letter"}}"#, "validation.on_invalid"),
+        (#"{"name": "a", "topics": ["a"], "dead_letter": {"topic": "a"}}"#, "dead_letter.topic"),
+        (#"{"name": "a", "topics": ["a"], "dead_letter": {"topic": "bad topic"}}"#, "dead_letter.topic"),
+        (#"{"name": "a", "topics": ["a"], "dead_letter": {}}"#, "dead_letter.topic"),
+        (#"{"name": "a", "topics": ["a"], "retry": {"initial_backoff_ms": 1}}"#, "retry.initial_backoff_ms"),
+        (#"{"name": "a", "topics": ["a"], "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 100}}"#, "retry.max_backoff_ms"),
+        (#"{"name": "a", "topics": ["a"], "retry": {"on_exhausted": "panic"}}"#, "retry.on_exhausted"),
     ] as [(String, String)])
     func fieldErrors(json: String, field: String) {
         #expect(rejectedField(json) == field)

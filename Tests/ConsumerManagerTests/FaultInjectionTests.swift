@@ -56,13 +56,46 @@ struct FaultInjectionTests {
         #expect(await eventually { fixture.lines("survivor").count == 20 })
 
         try fixture.cluster.setBrokerDown(1)
-        try await Task.sleep(for: .seconds(3))
+        // Statistics come every 5 s; 10 s without a broker reads as degraded.
+        #expect(await eventually(timeout: .seconds(30)) {
+            let health = try? fixture.manager.status("survivor").health
+            return health?.status == .degraded && health?.reason?.contains("no broker reachable") == true
+        }, "no broker for over 10 s: \(String(describing: try? fixture.manager.status("survivor").health))")
         #expect(try fixture.manager.status("survivor").state == .running)
         try fixture.cluster.setBrokerUp(1)
 
         try await fixture.produce((0..<20).map { #"{"after":\#($0)}"# }, topic: topic)
         #expect(await eventually(timeout: .seconds(60)) { Set(fixture.coordinates("survivor")).count == 40 })
-        #expect(try fixture.manager.status("survivor").health.isHealthy)
+        // Broker statistics come every few seconds; records and commit
+        // answers count as contact at once.
+        #expect(await eventually(timeout: .seconds(5)) { (try? fixture.manager.status("survivor").health.isHealthy) == true },
+                "health after the outage: \(String(describing: try? fixture.manager.status("survivor").health))")
+        await fixture.shutdown()
+    }
+
+    @Test("lost partitions: the batch in flight is discarded, never committed, and read again after rejoining")
+    func lostPartitions() async throws {
+        let fixture = try ManagerFixture()
+        defer { fixture.remove() }
+        let topic = uniqueName("lost")
+        try fixture.cluster.createTopic(topic, partitions: 1)
+        // A wide batch window keeps the records in flight when the member is fenced.
+        _ = try fixture.manager.create(fixture.spec("fenced", topic: topic, maxRecords: 1000, maxWaitMilliseconds: 4000))
+        #expect(await eventually { (try? fixture.manager.status("fenced").partitions.count) == 1 })
+        try await fixture.produce((0..<10).map { #"{"n":\#($0)}"# }, topic: topic)
+        #expect(await eventually { (try? fixture.manager.status("fenced").partitions.first?.position) == 10 }, "all ten read")
+
+        // The coordinator no longer knows the member: its partitions are lost.
+        fixture.cluster.failNextRequests(apiKey: KafkaAPIKey.heartbeat, with: [KafkaError.Code(rawValue: 25)])
+        #expect(await eventually {
+            fixture.registry.emitToString().contains(#"consumerd_rebalances_total{consumer="fenced",kind="lost"} 1"#)
+        })
+        #expect(await eventually(timeout: .seconds(30)) { fixture.lines("fenced").count == 10 })
+        let offsets = fixture.coordinates("fenced").map(\.offset)
+        #expect(offsets == Array(0..<10), "written once, after rejoining: the lost batch was never written")
+        #expect(await eventuallyAsync {
+            (try? await fixture.committedOffsets(group: "consumerd-fenced", topic: topic, partitions: 1)) == [10]
+        })
         await fixture.shutdown()
     }
 }

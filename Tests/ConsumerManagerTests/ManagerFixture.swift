@@ -46,7 +46,12 @@ final class ManagerFixture: Sendable {
 
     /// (partition, offset) of every line in a consumer's sink file.
     func coordinates(_ name: String) -> [Coordinate] {
-        lines(name).compactMap { line in
+        coordinates(inFile: sinkPath(name))
+    }
+
+    /// (partition, offset) of every line in a sink file.
+    func coordinates(inFile path: String) -> [Coordinate] {
+        jsonLines(path).compactMap { line in
             guard let partition = line["partition"] as? Int, let offset = line["offset"] as? Int else { return nil }
             return Coordinate(partition: partition, offset: offset)
         }

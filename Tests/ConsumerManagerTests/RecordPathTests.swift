@@ -85,15 +85,15 @@ struct RecordPathTests {
         await fixture.shutdown()
     }
 
-    @Test("a dead-letter disposition without a dead-letter topic stops the consumer before the record")
-    func deadLetterStops() async throws {
+    @Test("a record rejected with on_invalid: fail stops the consumer before it, committing everything before")
+    func rejectionStops() async throws {
         let fixture = try ManagerFixture()
         defer { fixture.remove() }
         let topic = uniqueName("dlq-less")
         try fixture.cluster.createTopic(topic, partitions: 1)
         let spec = try Self.spec(#"""
             {"name": "strict", "topics": ["TOPIC"],
-             "validation": {"schema": {"type": "object", "properties": {"price": {"type": "number"}}}, "on_invalid": "dead_letter"}}
+             "validation": {"schema": {"type": "object", "properties": {"price": {"type": "number"}}}, "on_invalid": "fail"}}
             """#, topic: topic)
         _ = try fixture.manager.create(spec)
         try await fixture.produce((0..<4).map { Self.trade("A", $0) } + [Self.trade("A", 4, price: "null")] + [Self.trade("A", 5)], topic: topic)

@@ -132,6 +132,20 @@ struct ControlPlaneTests {
         await fixture.manager.shutdown()
     }
 
+    @Test("liveness fails with 503 when the supervisor stops ticking, and recovers when it ticks")
+    func liveness() async throws {
+        let fixture = try PlaneFixture(supervisorStallTimeout: .milliseconds(300))
+        defer { fixture.remove() }
+        fixture.manager.superviseOnce()
+        #expect(await fixture.request(.get, "/health/live").status == 200)
+        // Nothing ticks the supervisor in this fixture: it reads as wedged.
+        #expect(await eventuallyAsync(timeout: .seconds(5)) { await fixture.request(.get, "/health/live").status == 503 })
+        let stalled = await fixture.request(.get, "/health/live")
+        #expect(stalled.json["status"] as? String == "stalled")
+        fixture.manager.superviseOnce()
+        #expect(await fixture.request(.get, "/health/live").status == 200)
+    }
+
     @Test("/metrics passes promtool and carries the documented series")
     func metrics() async throws {
         let fixture = try PlaneFixture()

@@ -15,12 +15,13 @@ final class PlaneFixture: Sendable {
     let manager: ConsumerManager
     let plane: ControlPlane
 
-    init() throws {
+    init(supervisorStallTimeout: Duration = .seconds(10)) throws {
         cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         directory = try TemporaryDirectory()
         var configuration = ConsumerManager.Configuration(
             dataDirectory: directory.path, kafka: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]))
         configuration.healthInterval = .milliseconds(200)
+        configuration.supervisorStallTimeout = supervisorStallTimeout
         manager = try ConsumerManager(configuration: configuration, metrics: ConsumerMetrics(registry: registry), logger: testLogger())
         plane = ControlPlane(manager: manager, registry: registry, logger: testLogger())
     }

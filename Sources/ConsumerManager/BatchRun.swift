@@ -1,0 +1,60 @@
+import Foundation
+import Kafka
+import Logging
+import Pipeline
+import Prometheus
+import Synchronization
+
+/// Batch mode (seed 000's `-n N`): one consumer through the same record path
+/// and sink as `serve`, until it has handled `maxMessages` records or
+/// `timeout` passes; then it drains (writes, commits, leaves the group) and
+/// reports what it did. No registry, no HTTP.
+public enum BatchRun {
+    public struct Result: Sendable {
+        public var state: ConsumerState
+        public var failure: ConsumerFailure?
+        public var stats: RuntimeStats
+        public var sequence: SequenceStatistics?
+        public var duration: Duration
+
+        public var seconds: Double { duration.timeInterval }
+
+        public var recordsPerSecond: Double {
+            seconds > 0 ? Double(stats.messagesConsumed) / seconds : 0
+        }
+    }
+
+    public static func run(
+        spec: ConsumerSpec, configuration: ConsumerManager.Configuration, maxMessages: Int?, timeout: Duration?, logger: Logger
+    ) async throws(ConsumerManagerError) -> Result {
+        try spec.validate()
+        let exited = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let registry = PrometheusCollectorRegistry()
+        let settings = ConsumerRuntime.RunSettings(
+            kafka: configuration.kafkaConfig(for: spec),
+            sinkPath: configuration.sinkPath(for: spec),
+            instruments: ConsumerMetrics(registry: registry).instruments(for: spec.name),
+            logger: logger,
+            producerKafka: configuration.producerConfig(for: spec),
+            decoderServices: DecoderServices(),
+            refreshInterval: configuration.progressInterval,
+            maxMessages: maxMessages,
+            onExit: { _ in exited.withLock { $0?.resume() } })
+        let runtime = ConsumerRuntime(spec: spec, generation: 1, settings: settings, paused: false)
+        let started = ContinuousClock.now
+        await withCheckedContinuation { continuation in
+            exited.withLock { $0 = continuation }
+            runtime.start()
+            if let timeout {
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    runtime.send(.stop)
+                }
+            }
+        }
+        let snapshot = runtime.snapshot
+        return Result(
+            state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
+            sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started)
+    }
+}
