@@ -11,82 +11,19 @@ Run with Debian's interpreter (it has confluent_kafka):
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("CONSUMERD_BINARY", os.path.join(ROOT, ".build", "debug", "consumerd"))
+from harness import FAST, ROOT, DevBroker, Server, assert_matches_schema, committed, high_watermarks, sink_lines, wait_for
+
 TOPIC = "e2e.trades"
 PARTITIONS = 6
 GROUP = "consumerd-trades"
-# The mock cluster answers an empty fetch only after fetch.wait.max.ms; keep it short.
-FAST = {"fetch.wait.max.ms": 10, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout=60, interval=0.1, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-
-
-class Server:
-    """One `consumerd serve` process."""
-
-    def __init__(self, data_dir, bootstrap, log_path):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", data_dir,
-             "--bootstrap-servers", bootstrap, "--health-interval", "1", "--log-format", "json"],
-            stdout=self.log, stderr=self.log)
-        wait_for(self.alive, timeout=30, message="consumerd to answer /health/live")
-
-    def alive(self):
-        try:
-            return self.request("GET", "/health/live")[0] == 200
-        except OSError:
-            return False
-
-    def request(self, method, path, body=None, content_type="application/json", raw=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                payload = response.read()
-                return response.status, payload, dict(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, error.read(), dict(error.headers)
-
-    def json(self, method, path, body=None, **kwargs):
-        status, payload, _ = self.request(method, path, body, **kwargs)
-        return status, (json.loads(payload) if payload else None)
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.log.close()
-        return code
 
 
 class EndToEnd(unittest.TestCase):
@@ -95,14 +32,13 @@ class EndToEnd(unittest.TestCase):
         cls.workdir = tempfile.mkdtemp(prefix="consumerd-e2e-")
         cls.data_dir = os.path.join(cls.workdir, "data")
         cls.log_path = os.path.join(cls.workdir, "consumerd.log")
-        cls.broker_log = open(os.path.join(cls.workdir, "broker.log"), "wb")
-        cls.broker = subprocess.Popen(
-            [BINARY, "dev-broker", "--brokers", "3", "--partitions", str(PARTITIONS), "--topic", TOPIC,
-             "--log-format", "text"],
-            stdout=subprocess.PIPE, stderr=cls.broker_log)
-        cls.bootstrap = cls.broker.stdout.readline().decode().strip()
-        assert cls.bootstrap.startswith("127.0.0.1:"), f"dev-broker printed {cls.bootstrap!r}"
-        cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+        cls.broker = DevBroker(os.path.join(cls.workdir, "broker.log"), brokers=3, partitions=PARTITIONS, topics=[TOPIC])
+        cls.bootstrap = cls.broker.bootstrap
+        try:
+            cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+        except BaseException:
+            cls.broker.stop()
+            raise
         cls.sink = os.path.join(cls.data_dir, "sinks", "trades.jsonl")
         cls.produced = 0
 
@@ -110,9 +46,7 @@ class EndToEnd(unittest.TestCase):
     def tearDownClass(cls):
         if cls.server.process.poll() is None:
             cls.server.stop()
-        cls.broker.send_signal(signal.SIGTERM)
-        cls.broker.wait(timeout=30)
-        cls.broker_log.close()
+        cls.broker.stop()
         if os.environ.get("KEEP_E2E"):
             print(f"kept {cls.workdir}")
         else:
@@ -122,9 +56,7 @@ class EndToEnd(unittest.TestCase):
         # On failure, show what the server logged.
         outcome = super().run(result)
         if result is not None and (result.failures or result.errors):
-            with open(self.log_path, "rb") as log:
-                tail = log.read()[-6000:].decode(errors="replace")
-            print(f"\n--- consumerd log (tail) ---\n{tail}")
+            print(f"\n--- consumerd log (tail) ---\n{self.server.log_tail()}")
         return outcome
 
     # Helpers
@@ -146,25 +78,13 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(producer.flush(30), 0)
 
     def high_watermarks(self):
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-watermarks"})
-        try:
-            return [consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1] for p in range(PARTITIONS)]
-        finally:
-            consumer.close()
+        return high_watermarks(self.bootstrap, TOPIC, PARTITIONS)
 
     def committed(self):
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": GROUP, "enable.auto.commit": False})
-        try:
-            return [tp.offset for tp in consumer.committed(
-                [TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=10)]
-        finally:
-            consumer.close()
+        return committed(self.bootstrap, GROUP, TOPIC, PARTITIONS)
 
     def sink_lines(self):
-        if not os.path.exists(self.sink):
-            return []
-        with open(self.sink) as f:
-            return [json.loads(line) for line in f]
+        return sink_lines(self.sink)
 
     def coordinates(self):
         return [(line["partition"], line["offset"]) for line in self.sink_lines()]
@@ -297,6 +217,11 @@ class EndToEnd(unittest.TestCase):
     def test_07_health_and_openapi(self):
         status, body = self.server.json("GET", "/health")
         self.assertEqual(status, 200)
+        assert_matches_schema(body, "HealthSummary")
+        assert_matches_schema(self.server.json("GET", "/consumers/trades/status")[1], "ConsumerStatus")
+        assert_matches_schema(self.server.json("GET", "/consumers/trades")[1], "ConsumerResource")
+        assert_matches_schema(self.server.json("GET", "/consumers")[1], "ConsumerList")
+        assert_matches_schema(self.server.json("GET", "/health/ready")[1], "Probe")
         self.assertEqual(body["overall_status"], "healthy")
         self.assertEqual(body["consumer_details"]["trades"]["status"], "healthy")
         self.assertEqual(self.server.request("GET", "/health/ready")[0], 200)

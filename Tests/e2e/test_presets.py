@@ -15,7 +15,7 @@ import unittest
 
 from confluent_kafka import Producer
 
-from test_consumerd import BINARY, FAST, ROOT, Server, wait_for
+from harness import FAST, ROOT, DevBroker, Server, sink_lines, wait_for
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
@@ -65,31 +65,33 @@ class Presets(unittest.TestCase):
         cls.workdir = tempfile.mkdtemp(prefix="consumerd-e2e-presets-")
         cls.data_dir = os.path.join(cls.workdir, "data")
         cls.log_path = os.path.join(cls.workdir, "consumerd.log")
-        cls.broker_log = open(os.path.join(cls.workdir, "broker.log"), "wb")
-        cls.broker = subprocess.Popen([BINARY, "dev-broker", "--partitions", "1", "--log-format", "text"],
-                                      stdout=subprocess.PIPE, stderr=cls.broker_log)
-        cls.bootstrap = cls.broker.stdout.readline().decode().strip()
+        cls.broker = DevBroker(os.path.join(cls.workdir, "broker.log"), partitions=1)
+        cls.bootstrap = cls.broker.bootstrap
         cls.registry = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "Tests", "support", "schema_registry.py")], stdout=subprocess.PIPE)
-        cls.registry_url = "http://127.0.0.1:" + cls.registry.stdout.readline().decode().split()[-1]
-        cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+        try:
+            cls.registry_url = "http://127.0.0.1:" + cls.registry.stdout.readline().decode().split()[-1]
+            cls.server = Server(cls.data_dir, cls.bootstrap, cls.log_path)
+        except BaseException:
+            cls.stop_fixtures()
+            raise
+
+    @classmethod
+    def stop_fixtures(cls):
+        cls.registry.send_signal(signal.SIGTERM)
+        cls.registry.wait(timeout=30)
+        cls.broker.stop()
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        for process in (cls.broker, cls.registry):
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        cls.broker_log.close()
-        shutil.rmtree(cls.workdir, ignore_errors=True)
+        try:
+            cls.server.stop()
+        finally:
+            cls.stop_fixtures()
+            shutil.rmtree(cls.workdir, ignore_errors=True)
 
     def lines(self, name):
-        path = os.path.join(self.data_dir, "sinks", f"{name}.jsonl")
-        if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            # Every line must parse: a torn or garbled line is a failure, not skipped.
-            return [json.loads(line) for line in f]
+        return sink_lines(os.path.join(self.data_dir, "sinks", f"{name}.jsonl"))
 
     def register(self, name, topic, **extra):
         spec = {"name": name, "topics": [topic], "batch": {"max_records": 50, "max_wait_ms": 200}, "kafka": FAST, **extra}
