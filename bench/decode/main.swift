@@ -36,6 +36,7 @@ for i in 0..<count {
 }
 
 /// Best-of-five nanoseconds per record for `body` over every message.
+@discardableResult
 func measure(_ name: String, _ messages: [KafkaMessage], _ body: (KafkaMessage, inout [UInt8]) throws -> Void) rethrows -> Double {
     var best = Double.infinity
     var out: [UInt8] = []
