@@ -206,6 +206,12 @@ public final class KafkaConsumer {
         }
     }
 
+    /// The current group membership, for a transaction that commits this
+    /// consumer's offsets (`nil` before the consumer has joined).
+    public func groupMetadata() -> ConsumerGroupMetadata? {
+        rd_kafka_consumer_group_metadata(handle).map(ConsumerGroupMetadata.init)
+    }
+
     /// Stops fetching from these partitions; the group membership stays.
     public func pause(_ partitions: [TopicPartition]) throws(KafkaError) {
         guard !partitions.isEmpty else { return }
@@ -315,6 +321,10 @@ public final class KafkaConsumer {
         let partitions = PartitionList.partitions(of: list)
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            // A sink that keeps its own offsets says where to start.
+            if let starting = delegate?.consumer(self, startingOffsetsFor: partitions), !starting.isEmpty {
+                PartitionList.setOffsets(starting, in: list)
+            }
             if cooperative {
                 if let error = rd_kafka_incremental_assign(handle, list) {
                     reportRebalanceFailure(KafkaError(consuming: error, context: "incremental assign"))

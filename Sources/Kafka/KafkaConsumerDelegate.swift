@@ -2,6 +2,10 @@
 /// calls ``KafkaConsumer/poll(timeout:)`` or ``KafkaConsumer/close()``, inside
 /// that call, so they may use the consumer (store, commit, pause) directly.
 public protocol KafkaConsumerDelegate: AnyObject {
+    /// Partitions are about to be assigned: where to start reading each
+    /// (next offset), for offsets kept outside the group. Those left out
+    /// start from the group's committed offset.
+    func consumer(_ consumer: KafkaConsumer, startingOffsetsFor partitions: [TopicPartition]) -> [TopicPartition: Int64]
     /// Partitions were added to the assignment (already assigned when called).
     func consumer(_ consumer: KafkaConsumer, didAssign partitions: [TopicPartition])
     /// Partitions are about to be taken away: the last moment to write and
@@ -16,4 +20,8 @@ public protocol KafkaConsumerDelegate: AnyObject {
 
 public enum RebalanceProtocol: String, Sendable {
     case eager, cooperative
+}
+
+extension KafkaConsumerDelegate {
+    public func consumer(_ consumer: KafkaConsumer, startingOffsetsFor partitions: [TopicPartition]) -> [TopicPartition: Int64] { [:] }
 }

@@ -38,6 +38,8 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let invalidRecord = Code(RD_KAFKA_RESP_ERR_INVALID_RECORD)
         public static let badMessage = Code(RD_KAFKA_RESP_ERR__BAD_MSG)
         public static let messageTimedOut = Code(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT)
+        /// A newer producer with the same transactional id took over.
+        public static let producerFenced = Code(RD_KAFKA_RESP_ERR__FENCED)
     }
 
     public let code: Code
@@ -46,12 +48,15 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     public let isFatal: Bool
     /// Retrying the same operation may succeed.
     public let isRetriable: Bool
+    /// A transaction failed in a way that only aborting it can clear.
+    public let requiresAbort: Bool
 
-    public init(code: Code, message: String, isFatal: Bool = false, isRetriable: Bool = false) {
+    public init(code: Code, message: String, isFatal: Bool = false, isRetriable: Bool = false, requiresAbort: Bool = false) {
         self.code = code
         self.message = message
         self.isFatal = isFatal
         self.isRetriable = isRetriable
+        self.requiresAbort = requiresAbort
     }
 
     init(_ err: rd_kafka_resp_err_t, context: String? = nil) {
@@ -71,7 +76,8 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
             code: Code(rd_kafka_error_code(error)),
             message: context.map { "\($0): \(text)" } ?? text,
             isFatal: rd_kafka_error_is_fatal(error) != 0,
-            isRetriable: rd_kafka_error_is_retriable(error) != 0
+            isRetriable: rd_kafka_error_is_retriable(error) != 0,
+            requiresAbort: rd_kafka_error_txn_requires_abort(error) != 0
         )
         rd_kafka_error_destroy(error)
     }

@@ -5,7 +5,7 @@ import Synchronization
 /// A thread-safe producer. ``send(topic:partition:key:value:headers:onDelivery:)``
 /// only enqueues; delivery reports arrive in ``poll(timeout:)`` or ``flush(timeout:)``.
 public final class KafkaProducer: Sendable {
-    private nonisolated(unsafe) let handle: OpaquePointer
+    nonisolated(unsafe) let handle: OpaquePointer
     private let context: ClientContext
     private let counters = DeliveryCounters()
 

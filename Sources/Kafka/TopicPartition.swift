@@ -72,6 +72,15 @@ struct PartitionList: ~Copyable {
         return nil
     }
 
+    /// Sets the starting offset of the listed partitions found in `offsets`.
+    static func setOffsets(_ offsets: [TopicPartition: Int64], in list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            if let offset = offsets[partition] { list.pointee.elems[i].offset = offset }
+        }
+    }
+
     static func partitions(of list: UnsafePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
         (0..<Int(list.pointee.cnt)).map { i in
             let element = list.pointee.elems[i]
