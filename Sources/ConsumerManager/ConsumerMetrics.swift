@@ -33,12 +33,15 @@ public final class ConsumerMetrics: Sendable {
         MetricNameDescriptor(namespace: "consumerd", metricName: name, unitName: unit, helpText: help)
     }
 
-    /// Batch durations cluster below the consumer's `max_wait_ms` (a full
-    /// batch) and just above it (a waiting batch plus its write), so the
-    /// buckets are fractions of it rather than fixed seconds.
-    static func batchBuckets(maxWait: Duration) -> [Duration] {
-        [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2, 5, 10].map { maxWait * $0 }
-    }
+    /// One layout for every consumer (Prometheus allows one per metric
+    /// name), dense around the common `max_wait_ms` values so that a batch
+    /// closed by time is told apart from one that waited on a slow write.
+    static let batchBuckets: [Duration] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300,
+    ].map { Duration.seconds($0) }
+    /// A batch's duration over its consumer's `max_wait_ms`: below 1 it
+    /// filled up first, about 1 it closed on time, above 1 the write was slow.
+    static let batchWaitRatioBuckets: [Double] = [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 5, 10]
     static let decodeBuckets: [Duration] = [
         .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50),
         .microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1),
@@ -55,6 +58,8 @@ public final class ConsumerMetrics: Sendable {
         static var batches: MetricNameDescriptor { descriptor("batches", "total", "Batches written and committed.") }
         static var batchDuration: MetricNameDescriptor { descriptor(
             "batch_duration", "seconds", "Time from polling a batch's first record to committing its offsets.") }
+        static var batchWaitRatio: MetricNameDescriptor { descriptor(
+            "batch_wait_ratio", "", "Batch duration over the consumer's max_wait_ms: <1 filled up, ~1 closed on time, >1 slow write.") }
         static var sinkWrite: MetricNameDescriptor { descriptor("sink_write_duration", "seconds", "Time to write one batch durably to the sink.") }
         static var errors: MetricNameDescriptor { descriptor("errors", "total", "Errors by pipeline stage (decode, sink, kafka, commit).") }
         static var commits: MetricNameDescriptor { descriptor("commits", "total", "Offset commits by result.") }
@@ -87,6 +92,8 @@ public final class ConsumerInstruments: Sendable {
     public let consumer: String
     private let registry: PrometheusCollectorRegistry
     let batches: Counter
+    private let batchDuration: DurationHistogram
+    private let batchWaitRatio: ValueHistogram
     let consecutiveFailures: Gauge
     let sequenceGaps: Counter
     let sequenceDuplicates: Counter
@@ -95,7 +102,6 @@ public final class ConsumerInstruments: Sendable {
     private let keyed = Mutex<KeyedSeries>(KeyedSeries())
 
     private struct KeyedSeries {
-        var batchDuration: (buckets: [Duration], histogram: DurationHistogram)?
         var counters: [String: Counter] = [:]
         var gauges: [String: Gauge] = [:]
         var histograms: [String: DurationHistogram] = [:]
@@ -107,6 +113,9 @@ public final class ConsumerInstruments: Sendable {
         let labels = [("consumer", consumer)]
         typealias Name = ConsumerMetrics.Name
         batches = registry.makeCounter(descriptor: Name.batches, labels: labels)
+        batchDuration = registry.makeDurationHistogram(descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
+        batchWaitRatio = registry.makeValueHistogram(
+            descriptor: Name.batchWaitRatio, labels: labels, buckets: ConsumerMetrics.batchWaitRatioBuckets)
         consecutiveFailures = registry.makeGauge(descriptor: Name.failures, labels: labels)
         sequenceGaps = registry.makeCounter(descriptor: Name.sequenceGaps, labels: labels)
         sequenceDuplicates = registry.makeCounter(descriptor: Name.sequenceDuplicates, labels: labels)
@@ -162,23 +171,10 @@ public final class ConsumerInstruments: Sendable {
         counter(ConsumerMetrics.Name.qualityViolations, [("consumer", consumer), ("rule", rule)])
     }
 
-    /// The batch-duration histogram with buckets for this `max_wait_ms`; a
-    /// spec change to it replaces the series (buckets cannot change in place).
-    func batchDuration(maxWait: Duration) -> DurationHistogram {
-        let buckets = ConsumerMetrics.batchBuckets(maxWait: maxWait)
-        let replaced: DurationHistogram? = keyed.withLock { series in
-            guard let current = series.batchDuration, current.buckets != buckets else { return nil }
-            series.batchDuration = nil
-            return current.histogram
-        }
-        if let replaced { registry.unregisterDurationHistogram(replaced) }
-        return keyed.withLock { series in
-            if let current = series.batchDuration { return current.histogram }
-            let histogram = registry.makeDurationHistogram(
-                descriptor: ConsumerMetrics.Name.batchDuration, labels: [("consumer", consumer)], buckets: buckets)
-            series.batchDuration = (buckets, histogram)
-            return histogram
-        }
+    /// Records a committed batch's duration, in seconds and against `maxWait`.
+    func batchCompleted(after duration: Duration, maxWait: Duration) {
+        batchDuration.record(duration)
+        batchWaitRatio.record(duration / maxWait)
     }
 
     public func sinkWriteDuration(sink: String) -> DurationHistogram {
@@ -251,7 +247,8 @@ public final class ConsumerInstruments: Sendable {
         series.counters.values.forEach(registry.unregisterCounter)
         series.gauges.values.forEach(registry.unregisterGauge)
         series.histograms.values.forEach(registry.unregisterDurationHistogram)
-        if let batchDuration = series.batchDuration { registry.unregisterDurationHistogram(batchDuration.histogram) }
+        registry.unregisterDurationHistogram(batchDuration)
+        registry.unregisterValueHistogram(batchWaitRatio)
         registry.unregisterCounter(batches)
         registry.unregisterGauge(consecutiveFailures)
         [sequenceGaps, sequenceDuplicates, sequenceOutOfOrder].forEach(registry.unregisterCounter)
