@@ -2,10 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Debian packages: the C libraries we link, and the real Kafka clients and
-# tools the tests check us against.
-APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libcurl4-openssl-dev \
-                kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates
+# Debian packages: the C libraries we link, the real Kafka clients and tools
+# the tests check us against, and the servers the sink tests start themselves
+# (PostgreSQL and Redis, on Unix sockets in temporary directories).
+APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libcurl4-openssl-dev libpq-dev libhiredis-dev \
+                kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates \
+                postgresql redis-server
 # Test tools from PyPI (Tests/requirements.txt, pinned) live in a project-local
 # virtual environment on Debian's python3, which also sees python3-confluent-kafka.
 VENV := .venv

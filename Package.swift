@@ -44,6 +44,17 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses (with a warning on every build); the headers are in /usr/include.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         // Values, JSON parsing and writing, strict decoding: no dependencies.
         .target(name: "DataModel"),
         .target(
@@ -75,6 +86,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Where records go: one file per kind of sink, each with its spec section.
+        .target(
+            name: "Sinks",
+            dependencies: [
+                "CHiredis",
+                "CLibPQ",
+                "DataModel",
+                "HTTPClient",
+                "Kafka",
+                "Pipeline",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "ConsumerManager",
             dependencies: [
@@ -82,6 +106,7 @@ let package = Package(
                 "HTTPClient",
                 "Kafka",
                 "Pipeline",
+                "Sinks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -131,10 +156,11 @@ let package = Package(
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["DataModel", "Pipeline", "Kafka", "TestSupport"]),
+        .testTarget(name: "SinksTests", dependencies: ["DataModel", "Pipeline", "Kafka", "Sinks", "TestSupport"]),
         .testTarget(
             name: "ConsumerManagerTests",
             dependencies: [
-                "ConsumerManager", "DataModel", "Kafka", "Pipeline", "TestSupport",
+                "ConsumerManager", "DataModel", "Kafka", "Pipeline", "Sinks", "TestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -32,7 +32,7 @@ public enum BatchRun {
         let registry = PrometheusCollectorRegistry()
         let settings = ConsumerRuntime.RunSettings(
             kafka: configuration.kafkaConfig(for: spec),
-            sinkPath: configuration.sinkPath(for: spec),
+            sinkContext: configuration.sinkContext(for: spec, logger: logger),
             instruments: ConsumerMetrics(registry: registry).instruments(for: spec.name),
             logger: logger,
             producerKafka: configuration.producerConfig(for: spec),

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Pipeline
+import Sinks
 
 /// A batch whose sink write or dead letters failed transiently, waiting to
 /// be tried again. Nothing of it is committed until it succeeds.
@@ -12,6 +13,9 @@ struct PendingFlush {
     /// The sink already has the records; only the dead letters are retried.
     var sinkWritten = false
 }
+
+/// Rounds of "the sink refused some records, write the rest" per attempt.
+private let maxRejectionRounds = 3
 
 extension ConsumerLoop {
     /// Completes the batch: records durably in the sink, dead letters
@@ -33,10 +37,11 @@ extension ConsumerLoop {
         }
         var sinkWritten = pendingFlush?.sinkWritten ?? false
         do throws(PipelineError) {
-            if !batch.records.isEmpty, !sinkWritten {
-                let started = clock.now
-                try sink.write(batch.records)
-                instruments.sinkWriteDuration(sink: sink.kind).record(clock.now - started)
+            // Dead letters first: a sink that commits offsets itself moves
+            // past them, so the dead-letter topic must have them before.
+            try deliverDeadLetters()
+            if !sinkWritten {
+                try write(to: sink)
                 sinkWritten = true
             }
             try deliverDeadLetters()
@@ -51,6 +56,49 @@ extension ConsumerLoop {
             try updatePausedPartitions()
         }
         commitBatch()
+    }
+
+    /// Writes the batch's records. Records the sink refuses for good go to
+    /// the dead-letter topic (or stop the consumer, without one).
+    private func write(to sink: any Sink) throws(PipelineError) {
+        for _ in 0..<maxRejectionRounds {
+            let needsGroup = sink.commits == .transaction
+            guard !batch.records.isEmpty || sink.commits != .consumer else { return }
+            let started = clock.now
+            let result = try sink.write(SinkBatch(records: batch.records, offsets: batch.offsets, group: needsGroup ? consumer?.groupMetadata() : nil))
+            instruments.sinkWriteDuration(sink: sink.kind).record(clock.now - started)
+            switch result {
+            case .written:
+                return
+            case .writtenExcept(let refused):
+                try deadLetter(refused)
+                return
+            case .rejected(let refused):
+                try deadLetter(refused)
+                try deliverDeadLetters()
+            }
+        }
+        throw PipelineError(stage: .sink, message: "the sink kept refusing records of this batch", isRetriable: true, reason: "rejected")
+    }
+
+    /// Turns records the sink refused into dead letters; without a
+    /// dead-letter topic the first of them stops the consumer before any commit.
+    private func deadLetter(_ refused: [RejectedRecord]) throws(PipelineError) {
+        guard let first = refused.first else { return }
+        let record = batch.records[first.index]
+        guard deadLetters != nil else {
+            throw PipelineError(
+                stage: .sink, message: "\(first.message) (the sink refuses \(RecordCoordinates(record.message)); no dead-letter topic)",
+                reason: first.reason, record: RecordCoordinates(record.message))
+        }
+        for rejection in refused {
+            logger.warning(
+                "the sink refused a record; dead-lettering it",
+                metadata: ["record": "\(RecordCoordinates(batch.records[rejection.index].message))", "reason": "\(rejection.reason)"])
+        }
+        batch.moveToDeadLetters(Dictionary(uniqueKeysWithValues: refused.map {
+            ($0.index, Rejection(stage: .sink, reason: $0.reason, message: $0.message))
+        }))
     }
 
     /// Sends the batch's dead letters and waits for the acknowledgements.
@@ -114,6 +162,9 @@ extension ConsumerLoop {
     private func commitBatch() {
         guard let consumer else { return }
         let offsets = batch.offsets
+        // Also after a Kafka sink's transaction, which committed the same
+        // offsets already: committing them again is harmless, and clusters
+        // that ignore transactional offsets (librdkafka's mock) still advance.
         do {
             try consumer.store(offsets)
             for offset in offsets { partitions[offset.topicPartition]?.stored = offset.offset }
@@ -129,7 +180,7 @@ extension ConsumerLoop {
         }
         let finished = clock.now
         instruments.batches.increment()
-        if let started = batch.startedAt { batchDurationHistogram.record(finished - started) }
+        if let started = batch.startedAt { instruments.batchCompleted(after: finished - started, maxWait: maxWait) }
         stats.messagesConsumed += Int64(batch.consumed)
         stats.recordsWritten += Int64(batch.records.count)
         stats.batches += 1

@@ -1,7 +1,45 @@
 import Kafka
 import Pipeline
+import Sinks
 
 extension ConsumerLoop: KafkaConsumerDelegate {
+    /// A sink that keeps its own offsets is where newly assigned partitions
+    /// resume. When it cannot answer, they wait, paused, until it can.
+    func consumer(_ consumer: KafkaConsumer, startingOffsetsFor assigned: [TopicPartition]) -> [TopicPartition: Int64] {
+        guard let sink, sink.commits == .sinkStoresOffsets, !assigned.isEmpty else { return [:] }
+        do {
+            let stored = try sink.storedOffsets(for: assigned)
+            if !stored.isEmpty { logger.info("resuming from the sink's offsets", metadata: ["offsets": "\(stored.sorted { $0.key < $1.key })"]) }
+            return stored
+        } catch {
+            awaitSinkOffsets(for: assigned, after: error)
+            return [:]
+        }
+    }
+
+    private func awaitSinkOffsets(for partitions: [TopicPartition], after error: PipelineError) {
+        awaitingSinkOffsets.formUnion(partitions)
+        sinkOffsetsRetryAt = clock.now + retry.jitteredBackoff(afterFailures: 1)
+        runtime.record(ConsumerFailure(stage: "sink", message: "where to resume is unknown: \(error.message)"))
+        logger.warning("the sink cannot say where to resume; partitions wait", metadata: ["error": "\(error.message)"])
+    }
+
+    /// Asks the sink again for the offsets of partitions that wait for them;
+    /// seeks those it knows and lets them go.
+    func askSinkForOffsets() throws {
+        guard let sink, let consumer else { return }
+        let waiting = awaitingSinkOffsets.sorted()
+        do {
+            let stored = try sink.storedOffsets(for: waiting)
+            try consumer.seek(stored.map { TopicPartitionOffset($0.key, offset: $0.value) })
+            awaitingSinkOffsets.removeAll()
+            sinkOffsetsRetryAt = nil
+            try updatePausedPartitions()
+            logger.info("the sink answered; partitions resume", metadata: ["offsets": "\(stored.sorted { $0.key < $1.key })"])
+        } catch let error as PipelineError {
+            awaitSinkOffsets(for: waiting, after: error)
+        }
+    }
     func consumer(_ consumer: KafkaConsumer, didAssign assigned: [TopicPartition]) {
         instruments.rebalances(kind: "assign").increment()
         for partition in assigned where partitions[partition] == nil {
@@ -56,6 +94,7 @@ extension ConsumerLoop: KafkaConsumerDelegate {
     }
 
     private func forget(_ gone: [TopicPartition]) {
+        awaitingSinkOffsets.subtract(gone)
         // librdkafka keeps a partition's pause across unassign and assign: one
         // paused here (a flush waiting, a held record) and assigned back
         // later would never be fetched again. Resume while it is still ours.

@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import Pipeline
+import Sinks
 import Prometheus
 
 /// The body of a consumer thread: poll → record path (decode, validate,
@@ -29,7 +30,6 @@ final class ConsumerLoop {
 
     var batch: Batch
     let maxWait: Duration
-    let batchDurationHistogram: DurationHistogram
     /// The batch's sink write or dead letters failed transiently; retried at
     /// `nextAttempt`, every partition paused meanwhile.
     var pendingFlush: PendingFlush?
@@ -42,6 +42,10 @@ final class ConsumerLoop {
     var heldBack: [TopicPartition: HeldPartition] = [:]
     /// What this loop has paused in librdkafka, whatever the reason.
     var pausedPartitions: Set<TopicPartition> = []
+    /// Assigned partitions whose resume point the sink could not say yet
+    /// (it keeps the offsets and was unreachable): paused until it answers.
+    var awaitingSinkOffsets: Set<TopicPartition> = []
+    var sinkOffsetsRetryAt: ContinuousClock.Instant?
 
     /// Asynchronous commits not yet answered.
     var commitsInFlight = 0
@@ -73,7 +77,6 @@ final class ConsumerLoop {
         self.instruments = settings.instruments
         self.retry = spec.retry.policy
         self.maxWait = .milliseconds(spec.batch.maxWaitMilliseconds)
-        self.batchDurationHistogram = settings.instruments.batchDuration(maxWait: maxWait)
         self.nextRefresh = clock.now
         self.batch = Batch(capacity: spec.batch.maxRecords)
         var logger = settings.logger
@@ -121,23 +124,14 @@ final class ConsumerLoop {
             deadLetters = try DeadLetterWriter(
                 spec: deadLetter, producerConfig: settings.producerKafka, consumer: spec.name, group: spec.groupID, logger: logger)
         }
-        let sink: any Sink
-        switch spec.sink.type {
-        case .file:
-            let fileSink = try FileSink(path: settings.sinkPath ?? spec.sink.path ?? spec.name)
-            if fileSink.repairedBytes > 0 {
-                logger.warning(
-                    "trimmed a torn last line from the sink file", metadata: ["bytes": "\(fileSink.repairedBytes)", "path": "\(fileSink.target)"])
-            }
-            sink = fileSink
-        case .stdout:
-            sink = StdoutSink()
-        }
+        var sinkContext = settings.sinkContext
+        sinkContext.logger = logger
+        let sink = try spec.sink.makeSink(in: sinkContext)
         self.sink = sink
         let consumer = try KafkaConsumer(config: settings.kafka, logger: logger)
         consumer.delegate = self
-        // Dead letters carry the original headers.
-        consumer.readsHeaders = deadLetters != nil
+        // Dead letters carry the original headers, and so does a Kafka sink.
+        consumer.readsHeaders = deadLetters != nil || spec.sink.type == KafkaSinkSpec.type
         self.consumer = consumer
         if let pattern = spec.topicPattern {
             try consumer.subscribe(pattern: pattern)
@@ -147,7 +141,7 @@ final class ConsumerLoop {
         logger.info(
             "consumer started",
             metadata: [
-                "subscription": "\(spec.subscriptionDescription)", "group_id": "\(spec.groupID)", "sink": "\(sink.target)",
+                "subscription": "\(spec.subscriptionDescription)", "group_id": "\(spec.groupID)", "sink": "\(sink.kind) \(sink.target)", "delivery": "\(sink.commits == .consumer ? "at-least-once" : "exactly-once")",
                 "format": "\(spec.format.type.rawValue)", "stages": "\(stageNames)",
                 "dead_letter_topic": "\(spec.deadLetter?.topic ?? "none")",
             ])
@@ -172,12 +166,13 @@ final class ConsumerLoop {
                 try flushBatch()
             }
             if !heldBack.isEmpty { try resumeDueHolds(now) }
+            if !awaitingSinkOffsets.isEmpty, let due = sinkOffsetsRetryAt, now >= due { try askSinkForOffsets() }
             if commitsInFlight > 0 || recommitAt != nil { collectCommitResults(now) }
             if now >= nextRefresh { refreshProgress() }
             do {
                 if let message = try consumer.poll(timeout: pollTimeout(now)) {
                     heardFromBroker = true
-                    if pendingFlush != nil {
+                    if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
                         // Every partition is paused while a flush waits; a
                         // record fetched before the pause is read again later.
                         try consumer.seek([TopicPartitionOffset(message.topicPartition, offset: message.offset)])
@@ -268,7 +263,7 @@ final class ConsumerLoop {
         let assigned = Set(partitions.keys)
         let wanted: Set<TopicPartition> = operatorPaused || pendingFlush != nil
             ? assigned
-            : Set(heldBack.filter { !$0.value.resumed }.keys).intersection(assigned)
+            : Set(heldBack.filter { !$0.value.resumed }.keys).union(awaitingSinkOffsets).intersection(assigned)
         let pause = wanted.subtracting(pausedPartitions)
         let resume = pausedPartitions.intersection(assigned).subtracting(wanted)
         try consumer.pause(pause.sorted())

@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import Pipeline
+import Sinks
 import Synchronization
 
 /// Registers, persists, runs and supervises consumers.
@@ -70,10 +71,21 @@ public final class ConsumerManager: Sendable {
                 .merging(["client.id": "consumerd-\(spec.name)-dead-letters"])
         }
 
-        /// Where a file sink writes: under the sink directory.
-        public func sinkPath(for spec: ConsumerSpec) -> String? {
-            guard spec.sink.type == .file else { return nil }
-            return "\(sinkDirectory)/\(spec.sink.path ?? ConsumerSpec.defaultSinkPath(for: spec.name))"
+        /// This server, the same across its restarts: the host and its data
+        /// directory (a Kafka sink's transactional id carries it).
+        public var instanceID: String {
+            var hash: UInt32 = 0x811c_9dc5
+            for byte in dataDirectory.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+            let host = ProcessInfo.processInfo.hostName.prefix { $0 != "." }
+            return "\(host)-\(String(hash, radix: 16))"
+        }
+
+        /// What a consumer's sink gets from the server: where files go, the
+        /// cluster, the consumer's identity and its record schema.
+        public func sinkContext(for spec: ConsumerSpec, logger: Logger) -> SinkContext {
+            SinkContext(
+                consumer: spec.name, groupID: spec.groupID, instance: instanceID, sinkDirectory: sinkDirectory, kafka: kafka,
+                recordSchema: spec.effectiveRecordPath.validation?.schema, logger: logger)
         }
     }
 
@@ -328,7 +340,7 @@ public final class ConsumerManager: Sendable {
         let spec = entry.spec
         let settings = ConsumerRuntime.RunSettings(
             kafka: kafkaConfig(for: spec),
-            sinkPath: sinkPath(for: spec),
+            sinkContext: sinkContext(for: spec),
             instruments: metrics.instruments(for: spec.name),
             logger: logger,
             producerKafka: configuration.producerConfig(for: spec),
@@ -341,17 +353,18 @@ public final class ConsumerManager: Sendable {
     }
 
     func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig { configuration.kafkaConfig(for: spec) }
-    func sinkPath(for spec: ConsumerSpec) -> String? { configuration.sinkPath(for: spec) }
+    func sinkContext(for spec: ConsumerSpec) -> SinkContext { configuration.sinkContext(for: spec, logger: logger) }
 
     /// Another consumer owns the file: by its spec, or because a run that
     /// started before a spec change still writes to it.
+    /// Two consumers may not write one target their sink says is exclusive (a file).
     private func sinkConflict(for spec: ConsumerSpec, in registry: Registry) -> ConsumerManagerError? {
-        guard let path = sinkPath(for: spec) else { return nil }
+        guard let key = spec.sink.conflictKey(in: sinkContext(for: spec)) else { return nil }
         for (name, entry) in registry.entries where name != spec.name {
-            var paths = [sinkPath(for: entry.spec)]
-            if entry.isActive, let running = entry.runtime?.spec { paths.append(sinkPath(for: running)) }
-            if paths.contains(path) {
-                return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to this file", field: "sink.path")
+            var keys = [entry.spec.sink.conflictKey(in: sinkContext(for: entry.spec))]
+            if entry.isActive, let running = entry.runtime?.spec { keys.append(running.sink.conflictKey(in: sinkContext(for: running))) }
+            if keys.contains(key) {
+                return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to \(key)", field: spec.sink.conflictField)
             }
         }
         return nil
@@ -377,7 +390,7 @@ public final class ConsumerManager: Sendable {
             since: snapshot?.since ?? entry.registeredAt,
             generation: entry.lifecycle.generation,
             spec: entry.spec.redacted,
-            sinkTarget: sinkPath(for: entry.spec) ?? "stdout",
+            sinkTarget: entry.spec.sink.target(in: sinkContext(for: entry.spec)),
             progress: snapshot?.progress ?? RuntimeProgress(),
             totals: entry.endedRuns + current,
             rates: entry.health.rates,

@@ -2,6 +2,7 @@ import Foundation
 import Kafka
 import Logging
 import Pipeline
+import Sinks
 import Synchronization
 
 /// One run of a consumer: a dedicated thread polling Kafka, from start until
@@ -24,8 +25,8 @@ final class ConsumerRuntime: Sendable {
     /// Everything a run needs besides its spec.
     struct RunSettings: Sendable {
         var kafka: KafkaConfig
-        /// Absolute path for a file sink.
-        var sinkPath: String?
+        /// What the sink needs from the server.
+        var sinkContext: SinkContext
         var instruments: ConsumerInstruments
         var logger: Logger
         /// Dead letters go through this producer configuration (the server's

@@ -2,6 +2,7 @@ import DataModel
 import HTTPClient
 import Kafka
 import Pipeline
+import Sinks
 
 extension ConsumerSpec {
     public static let maxNameLength = 64
@@ -9,7 +10,6 @@ extension ConsumerSpec {
     public static let maxPatternLength = 512
     public static let maxDescriptionLength = 1024
     public static let maxGroupIDLength = 255
-    public static let maxSinkPathLength = 255
     public static let recordsRange = 1...100_000
     public static let waitRange = 1...300_000
     public static let bytesRange = 1024...(64 << 20)
@@ -145,30 +145,22 @@ extension ConsumerSpec {
     }
 
     private func validateSink() throws(ConsumerManagerError) {
-        switch sink.type {
-        case .stdout:
-            if sink.path != nil { throw .invalid("sink.path", "a stdout sink takes no path") }
-        case .file:
-            guard let path = sink.path else { throw .invalid("sink.path", "is required for a file sink") }
-            try Self.validateRelativePath(path, field: "sink.path")
+        do {
+            try sink.validate()
+        } catch {
+            throw .invalid(error.field, error.message)
         }
-    }
-
-    /// Sink files stay inside the server's sink directory: relative, no `..`,
-    /// no hidden components, a conservative character set.
-    static func validateRelativePath(_ path: String, field: String) throws(ConsumerManagerError) {
-        guard !path.isEmpty, path.utf8.count <= maxSinkPathLength else {
-            throw .invalid(field, "must be 1-\(maxSinkPathLength) bytes")
+        if sink.holdsMaskedSecret {
+            throw .invalid("sink", "holds the mask GET shows for a secret; send the real value (or leave the field out)")
         }
-        guard !path.hasPrefix("/") else { throw .invalid(field, "must be relative to the sink directory") }
-        guard !path.hasSuffix("/") else { throw .invalid(field, "must name a file, not a directory") }
-        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
-            guard !component.isEmpty else { throw .invalid(field, "must not contain empty path components") }
-            guard component != "..", component != "." else { throw .invalid(field, "must not contain '.' or '..' components") }
-            guard !component.hasPrefix(".") else { throw .invalid(field, "must not contain hidden path components") }
-            guard component.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
-                throw .invalid(field, "may only contain A-Z a-z 0-9 . _ - and /")
-            }
+        if let postgres = sink.spec as? PostgresSinkSpec, postgres.mode == .columns, postgres.createTable, postgres.columns == nil,
+            effectiveRecordPath.validation == nil
+        {
+            throw .invalid("sink.columns", "to create a table in columns mode, name its columns or give the consumer a validation schema")
+        }
+        // A sink writing into a topic the consumer reads would feed on itself.
+        if let kafka = sink.spec as? KafkaSinkSpec, kafka.bootstrapServers == nil, let out = kafka.topic, topics?.contains(out) == true {
+            throw .invalid("sink.topic", "must differ from the topics the consumer reads")
         }
     }
 
@@ -208,6 +200,7 @@ extension ConsumerSpec {
         var copy = self
         copy.kafka = ClientPropertyPolicy.redact(kafka)
         if copy.format.schemaRegistry?.password != nil { copy.format.schemaRegistry?.password = KafkaConfig.redactedValue }
+        copy.sink = sink.redacted()
         if let webhook = alerts?.webhook { copy.alerts?.webhook = AlertsSpec.masked(webhook) }
         return copy
     }
@@ -219,6 +212,7 @@ extension ConsumerSpec {
         for (name, value) in kafka where value == KafkaConfig.redactedValue && KafkaConfig.isSensitive(name) {
             copy.kafka[name] = previous.kafka[name]
         }
+        copy.sink = sink.restoringSecrets(from: previous.sink)
         if format.schemaRegistry?.password == KafkaConfig.redactedValue,
             previous.format.schemaRegistry?.url == format.schemaRegistry?.url
         {

@@ -1,6 +1,7 @@
 import DataModel
 import Kafka
 import Pipeline
+import Sinks
 
 /// A consumer as declared over the API: what to read, how to decode,
 /// check and transform it (the record path), how to batch it, where to
@@ -27,7 +28,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
     /// Where this consumer's state and health changes are posted.
     public var alerts: AlertsSpec?
     public var batch: Batch
-    public var sink: SinkSpec
+    public var sink: SinkSection
     /// Extra librdkafka consumer properties, from an allowlist.
     public var kafka: [String: String]
     public var restart: RestartSpec
@@ -44,21 +45,6 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
             self.maxRecords = maxRecords
             self.maxWaitMilliseconds = maxWaitMilliseconds
             self.maxBytes = maxBytes
-        }
-    }
-
-    public struct SinkSpec: Sendable, Equatable, Codable {
-        public enum Kind: String, Sendable, Codable, CaseIterable {
-            case file, stdout
-        }
-
-        public var type: Kind
-        /// For `file`: a path relative to the server's sink directory.
-        public var path: String?
-
-        public init(type: Kind, path: String? = nil) {
-            self.type = type
-            self.path = path
         }
     }
 
@@ -114,7 +100,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         retry: RetrySpec = RetrySpec(),
         alerts: AlertsSpec? = nil,
         batch: Batch = Batch(),
-        sink: SinkSpec? = nil,
+        sink: SinkSection? = nil,
         kafka: [String: String] = [:],
         restart: RestartSpec = RestartSpec(),
         autostart: Bool = true
@@ -131,7 +117,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.retry = retry
         self.alerts = alerts
         self.batch = batch
-        self.sink = sink ?? SinkSpec(type: .file, path: Self.defaultSinkPath(for: name))
+        self.sink = sink ?? .file(Self.defaultSinkPath(for: name))
         self.kafka = kafka
         self.restart = restart
         self.autostart = autostart
@@ -195,7 +181,7 @@ extension ConsumerSpec {
             retry: try container.decodeUnlessAbsent(RetrySpec.self, forKey: .retry) ?? RetrySpec(),
             alerts: try container.decodeUnlessAbsent(AlertsSpec.self, forKey: .alerts),
             batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
-            sink: try container.decodeUnlessAbsent(SinkSpec.self, forKey: .sink),
+            sink: try container.decodeUnlessAbsent(SinkSection.self, forKey: .sink),
             kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
             restart: try container.decodeUnlessAbsent(RestartSpec.self, forKey: .restart) ?? RestartSpec(),
             autostart: try container.decodeUnlessAbsent(Bool.self, forKey: .autostart) ?? true
@@ -289,18 +275,6 @@ extension ConsumerSpec.Batch {
             maxWaitMilliseconds: try container.decodeUnlessAbsent(Int.self, forKey: .maxWaitMilliseconds)
                 ?? defaults.maxWaitMilliseconds,
             maxBytes: try container.decodeUnlessAbsent(Int.self, forKey: .maxBytes) ?? defaults.maxBytes)
-    }
-}
-
-extension ConsumerSpec.SinkSpec {
-    enum CodingKeys: String, CodingKey, CaseIterable { case type, path }
-
-    public init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(
-            type: try container.decodeEnum(Kind.self, forKey: .type),
-            path: try container.decodeUnlessAbsent(String.self, forKey: .path))
     }
 }
 

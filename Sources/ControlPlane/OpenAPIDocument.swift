@@ -692,24 +692,28 @@ components:
               default: 16777216
               description: Key and value bytes; bounds memory per consumer.
         sink:
-          type: object
-          additionalProperties: false
-          required: [type]
-          description: Defaults to a file sink named after the consumer.
-          properties:
-            type:
-              type: string
-              enum: [file, stdout]
-              description: |
-                `file`: JSON Lines appended to a file, fsynced before offsets are
-                committed. `stdout`: JSON Lines on the server's standard output.
-                Each line carries `topic`, `partition`, `offset`, `timestamp`,
-                `key` and `value`, so downstream can deduplicate redeliveries.
-            path:
-              type: string
-              maxLength: 255
-              pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
-              description: For `file`, relative to the server's sink directory (`<data-dir>/sinks`); no `..`, no hidden components. Default `<name>.jsonl`. Two consumers cannot share a file.
+          description: |
+            Where records go; defaults to a file sink named after the consumer.
+            At-least-once sinks (file, stdout, http, kafka at_least_once) write,
+            then the consumer commits its offsets. Exactly-once sinks
+            (postgresql, redis, kafka exactly_once) write the records and the
+            offsets in one transaction of their own and resume from them.
+          oneOf:
+            - $ref: "#/components/schemas/FileSink"
+            - $ref: "#/components/schemas/StdoutSink"
+            - $ref: "#/components/schemas/KafkaSink"
+            - $ref: "#/components/schemas/PostgresSink"
+            - $ref: "#/components/schemas/HTTPSink"
+            - $ref: "#/components/schemas/RedisSink"
+          discriminator:
+            propertyName: type
+            mapping:
+              file: "#/components/schemas/FileSink"
+              stdout: "#/components/schemas/StdoutSink"
+              kafka: "#/components/schemas/KafkaSink"
+              postgresql: "#/components/schemas/PostgresSink"
+              http: "#/components/schemas/HTTPSink"
+              redis: "#/components/schemas/RedisSink"
         kafka:
           type: object
           maxProperties: 64
@@ -764,6 +768,123 @@ components:
           type: boolean
           default: true
           description: Start as soon as it is registered.
+    FileSink:
+      type: object
+      additionalProperties: false
+      required: [type, path]
+      description: |
+        JSON Lines appended to a file and fsynced before offsets are committed;
+        a rotated or deleted file is reopened and the batch written again.
+        Each line carries `topic`, `partition`, `offset`, `timestamp`, `key`
+        and `value`, so downstream can deduplicate redeliveries.
+      example: { type: file, path: trades.jsonl }
+      properties:
+        type: { const: file }
+        path:
+          type: string
+          maxLength: 255
+          pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+          description: Relative to the server's sink directory (`<data-dir>/sinks`); no `..`, no hidden components. Default `<name>.jsonl`. Two consumers cannot share a file.
+    StdoutSink:
+      type: object
+      additionalProperties: false
+      required: [type]
+      description: JSON Lines on the server's standard output; one batch is never interleaved with another.
+      example: { type: stdout }
+      properties:
+        type: { const: stdout }
+    KafkaSink:
+      type: object
+      additionalProperties: false
+      required: [type]
+      description: |
+        Records produced to a topic (fixed, or from a field), keyed by the
+        source key or a field, with the source headers. `exactly_once`: a
+        transactional producer (`transactional.id` from the consumer and the
+        server) writes each batch and the consumer's offsets in one
+        transaction. `at_least_once`: idempotent, `acks=all`.
+      example: { type: kafka, topic: trades.enriched, delivery: exactly_once }
+      properties:
+        type: { const: kafka }
+        topic: { type: string, maxLength: 249 }
+        topic_field: { type: string, description: "A field path; its value names each record's topic." }
+        key_field: { type: string, description: "A field path for the key; default the source key." }
+        delivery: { type: string, enum: [exactly_once, at_least_once], default: at_least_once }
+        bootstrap_servers: { type: string, description: "HOST:PORT[,...]; default the server's cluster." }
+        headers: { type: boolean, default: true, description: Copy the source record's headers. }
+    PostgresSink:
+      type: object
+      additionalProperties: false
+      required: [type, url, table]
+      description: |
+        Rows in a PostgreSQL table, exactly once: each batch is one transaction
+        of COPY and an upsert of the partitions' next offsets into
+        `consumerd_offsets(group_id, topic, partition, next_offset)`; the
+        consumer resumes from them, and rows at or below a stored offset are
+        never written again. `jsonb` mode: `kafka_topic, kafka_partition,
+        kafka_offset, kafka_timestamp, key, value jsonb`. `columns` mode: a
+        column per field. Rows PostgreSQL refuses (constraints, types) are
+        dead-lettered. Connection loss is retried.
+      example: { type: postgresql, url: "postgresql://app:secret@db:5432/market", table: fills, create_table: true }
+      properties:
+        type: { const: postgresql }
+        url:
+          type: string
+          maxLength: 2048
+          description: "`postgresql://user:password@host:port/db[?sslmode=...]`; the password is masked in responses."
+        table: { type: string, pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$" }
+        mode: { type: string, enum: [jsonb, columns], default: jsonb }
+        create_table:
+          type: boolean
+          default: false
+          description: Create the table (columns mode, typed from the consumer's validation schema).
+        columns:
+          type: object
+          maxProperties: 256
+          description: "Columns mode: column → field path. Default: the table's columns matched to top-level fields by name."
+          additionalProperties: { type: string }
+    HTTPSink:
+      type: object
+      additionalProperties: false
+      required: [type, url]
+      description: |
+        Each batch POSTed as JSON Lines (`ndjson`) or one JSON array, with an
+        `Idempotency-Key` that is the same on every retry of a batch; 408,
+        429, 5xx and connection errors are retried; 400, 413 and 422 make the
+        sink post the records one by one and dead-letter those refused alone.
+        At least once.
+      example: { type: http, url: "https://ingest.example/v1/events", format: ndjson, bearer_token: secret }
+      properties:
+        type: { const: http }
+        url: { type: string, maxLength: 2048 }
+        format: { type: string, enum: [ndjson, array], default: ndjson }
+        bearer_token: { type: string, maxLength: 4096, description: "Sent as `Authorization: Bearer`; masked in responses." }
+        timeout_ms: { type: integer, minimum: 100, maximum: 300000, default: 10000 }
+    RedisSink:
+      type: object
+      additionalProperties: false
+      required: [type, url]
+      description: |
+        Exactly once: each batch is one MULTI/EXEC that also sets the
+        partitions' next offsets in the hash `consumerd:offsets:<group>`,
+        read under WATCH so nothing past them is written twice. `stream`: XADD
+        per record (fields `topic`, `partition`, `offset`, `timestamp`, `key`,
+        `value`). `aggregate`: per `key_field` value and `window_s` window a
+        hash `<prefix>:<key>:<window start>` with `count` and, for
+        `value_field`, `sum`, `min`, `max`, expiring after `ttl_s`.
+      example: { type: redis, url: "redis://cache:6379/0", mode: aggregate, key_field: service, value_field: duration_ms, window_s: 60 }
+      properties:
+        type: { const: redis }
+        url: { type: string, maxLength: 2048, description: "`redis://[:password@]host[:port][/db]` or `unix:///path/to/redis.sock`." }
+        mode: { type: string, enum: [stream, aggregate], default: stream }
+        stream: { type: string, maxLength: 512, description: "Default `consumerd:<consumer>`." }
+        stream_field: { type: string }
+        max_len: { type: integer, minimum: 1, description: Trim the stream to about this many entries. }
+        key_field: { type: string }
+        value_field: { type: string }
+        window_s: { type: integer, minimum: 1, maximum: 86400, default: 60 }
+        ttl_s: { type: integer, minimum: 1, maximum: 31536000, default: 86400 }
+        prefix: { type: string, maxLength: 512, description: "Default `consumerd:agg:<consumer>`." }
     RejectionPolicy:
       type: string
       enum: [dead_letter, drop, fail]
@@ -818,10 +939,10 @@ components:
           type: object
           required: [type, target]
           properties:
-            type: { type: string, enum: [file, stdout] }
+            type: { type: string, enum: [file, stdout, kafka, postgresql, http, redis] }
             target:
               type: string
-              description: The absolute file path, or `stdout`.
+              description: The absolute file path, `stdout`, or the URL (without credentials) and table or topic.
         assignment:
           type: array
           description: Partitions currently assigned to this member.

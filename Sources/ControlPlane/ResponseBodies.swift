@@ -61,7 +61,7 @@ struct StatusBody: Encodable {
         generation = status.generation
         deleting = status.deleting
         groupID = status.spec.groupID
-        sink = SinkBody(type: status.spec.sink.type.rawValue, target: status.sinkTarget)
+        sink = SinkBody(type: status.spec.sink.type, target: status.sinkTarget)
         let partitions = status.partitions
         assignment = partitions.map(PartitionBody.init)
         let lags = partitions.compactMap(\.lag)

@@ -57,6 +57,25 @@ public struct Batch {
 
     public var undeliveredDeadLetters: Int { deadLetters.count(where: { !$0.delivered }) }
 
+    /// Records the sink refused for good become dead letters: `rejections`
+    /// maps indexes into ``records`` to why. Their offsets stay in the batch.
+    public mutating func moveToDeadLetters(_ rejections: [Int: Rejection]) {
+        guard !rejections.isEmpty else { return }
+        var kept: [Record] = []
+        kept.reserveCapacity(records.count - rejections.count)
+        for (index, record) in records.enumerated() {
+            guard let rejection = rejections[index] else {
+                kept.append(record)
+                continue
+            }
+            deadLetters.append(DeadLetter(message: record.message, rejection: rejection))
+            if let progress = partitions.firstIndex(where: { $0.partition == record.message.topicPartition }) {
+                partitions[progress].written -= 1
+            }
+        }
+        records = kept
+    }
+
     /// A record the sink will not see (dropped); only its offset completes.
     public mutating func complete(_ message: KafkaMessage, at now: @autoclosure () -> ContinuousClock.Instant) {
         if startedAt == nil { startedAt = now() }

@@ -48,7 +48,8 @@ public enum JSONLinesEncoder {
         out.append(contentsOf: "}\n".utf8)
     }
 
-    static func appendValue(_ value: RecordValue, to out: inout [UInt8]) {
+    /// The value as JSON (text as a string, bytes as base64), as every sink writes it.
+    public static func appendValue(_ value: RecordValue, to out: inout [UInt8]) {
         switch value {
         case .null:
             out.append(contentsOf: "null".utf8)

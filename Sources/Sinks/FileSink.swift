@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Pipeline
 
 /// Appends records as JSON Lines to a file and fsyncs before returning.
 ///
@@ -48,6 +49,13 @@ public final class FileSink: Sink {
             Glibc.close(fd)
             throw error
         }
+    }
+
+    public let commits = SinkCommits.consumer
+
+    public func write(_ batch: SinkBatch) throws(PipelineError) -> SinkWriteResult {
+        try write(batch.records)
+        return .written
     }
 
     public func write(_ records: [Record]) throws(PipelineError) {
@@ -159,22 +167,67 @@ public final class FileSink: Sink {
     }
 }
 
-/// Writes JSON Lines to the process's standard output. Batches from several
-/// consumers never interleave: each batch is written under one lock.
-public final class StdoutSink: Sink {
-    public let kind = "stdout"
-    public let target = "stdout"
-    private var buffer: [UInt8] = []
 
-    public init() {}
+/// `{"type": "file", "path": "trades.jsonl"}`: JSON Lines under the server's
+/// sink directory, fsynced before offsets are committed. One consumer per file.
+public struct FileSinkSpec: SinkSpec {
+    public static let type = "file"
+    public static let maxPathLength = 255
+    /// Relative to the sink directory.
+    public var path: String
 
-    public func write(_ records: [Record]) throws(PipelineError) {
-        guard !records.isEmpty else { return }
-        JSONLinesEncoder.encode(records, into: &buffer)
-        try FileDescriptorIO.stdoutLock.withLock { _ throws(PipelineError) in
-            try FileDescriptorIO.writeAll(STDOUT_FILENO, buffer, target: target)
+    public init(path: String) {
+        self.path = path
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case type, path }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        path = try container.decode(String.self, forKey: .path)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(Self.type, forKey: .type)
+        try container.encode(path, forKey: .path)
+    }
+
+    /// Files stay inside the sink directory: relative, no `..`, no hidden
+    /// components, a conservative character set.
+    public func validate() throws(SpecError) {
+        guard !path.isEmpty, path.utf8.count <= Self.maxPathLength else {
+            throw SpecError("path", "must be 1-\(Self.maxPathLength) bytes")
+        }
+        guard !path.hasPrefix("/") else { throw SpecError("path", "must be relative to the sink directory") }
+        guard !path.hasSuffix("/") else { throw SpecError("path", "must name a file, not a directory") }
+        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
+            guard !component.isEmpty else { throw SpecError("path", "must not contain empty path components") }
+            guard component != "..", component != "." else { throw SpecError("path", "must not contain '.' or '..' components") }
+            guard !component.hasPrefix(".") else { throw SpecError("path", "must not contain hidden path components") }
+            guard component.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+                throw SpecError("path", "may only contain A-Z a-z 0-9 . _ - and /")
+            }
         }
     }
 
-    public func close() {}
+    public func conflictKey(in context: SinkContext) -> String? { target(in: context) }
+    public var conflictField: String? { "path" }
+    public func target(in context: SinkContext) -> String { "\(context.sinkDirectory)/\(path)" }
+
+    public func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink {
+        let sink = try FileSink(path: target(in: context))
+        if sink.repairedBytes > 0 {
+            context.logger.warning(
+                "trimmed a torn last line left by a crash", metadata: ["path": "\(sink.target)", "bytes": "\(sink.repairedBytes)"])
+        }
+        return sink
+    }
+}
+
+extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
+    }
 }

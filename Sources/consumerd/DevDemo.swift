@@ -39,7 +39,7 @@ enum DevDemo {
             format: FormatSpec(type: .avro, schemaRegistry: .init(url: registryURL)),
             preset: .marketTrades,
             batch: .init(maxRecords: 500, maxWaitMilliseconds: 1000),
-            sink: .init(type: .file, path: "demo-trades.jsonl"))
+            sink: .file("demo-trades.jsonl"))
         do {
             _ = try manager.replace(consumerName, with: spec)
         } catch {

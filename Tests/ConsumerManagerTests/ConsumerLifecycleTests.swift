@@ -2,6 +2,7 @@
 import Kafka
 import Pipeline
 import Prometheus
+import Sinks
 import Testing
 import TestSupport
 
@@ -150,7 +151,7 @@ struct ConsumerLifecycleTests {
     @Test("a run's mailbox hands over commands in the order sent, each once, none lost to concurrent senders")
     func mailbox() async {
         let settings = ConsumerRuntime.RunSettings(
-            kafka: KafkaConfig([:]), sinkPath: nil,
+            kafka: KafkaConfig([:]), sinkContext: SinkContext(consumer: "m", groupID: "g", sinkDirectory: "/nonexistent", logger: testLogger()),
             instruments: ConsumerMetrics(registry: PrometheusCollectorRegistry()).instruments(for: "m"), logger: testLogger(),
             producerKafka: KafkaConfig([:]), decoderServices: DecoderServices(), onExit: { _ in })
         let runtime = ConsumerRuntime(spec: ConsumerSpec(name: "m", topics: ["t"]), generation: 1, settings: settings, paused: true)

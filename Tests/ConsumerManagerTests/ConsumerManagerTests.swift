@@ -185,7 +185,7 @@ struct ConsumerManagerTests {
         // A regular file where the sink wants a directory.
         #expect(FileManager.default.createFile(atPath: "\(fixture.directory.path)/sinks/blocked", contents: Data()))
         var spec = fixture.spec("blocked", topic: topic, restart: .init(policy: .never))
-        spec.sink = .init(type: .file, path: "blocked/out.jsonl")
+        spec.sink = .file("blocked/out.jsonl")
         _ = try fixture.manager.create(spec)
         #expect(await eventually { fixture.state("blocked") == .failed })
         #expect(try fixture.manager.status("blocked").lastError?.stage == "sink")
@@ -222,7 +222,7 @@ struct ConsumerManagerTests {
             try fixture.manager.create(fixture.spec("one", topic: "t2"))
         } throws: { ($0 as? ConsumerManagerError)?.kind == .alreadyExists }
         var shared = fixture.spec("two", topic: "t2", autostart: false)
-        shared.sink = .init(type: .file, path: "one.jsonl")
+        shared.sink = .file("one.jsonl")
         #expect {
             try fixture.manager.create(shared)
         } throws: { ($0 as? ConsumerManagerError)?.field == "sink.path" }

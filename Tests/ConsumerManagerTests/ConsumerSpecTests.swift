@@ -30,7 +30,7 @@ struct ConsumerSpecTests {
         #expect(spec.groupID == "consumerd-trades")
         #expect(spec.format.type == .json)
         #expect(spec.batch == .init(maxRecords: 1000, maxWaitMilliseconds: 1000, maxBytes: 16 << 20))
-        #expect(spec.sink == .init(type: .file, path: "trades.jsonl"))
+        #expect(spec.sink == .file("trades.jsonl"))
         #expect(spec.restart.policy == .onFailure && spec.autostart)
         #expect(spec.kafka.isEmpty)
     }
@@ -119,6 +119,16 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "retry": {"initial_backoff_ms": 1}}"#, "retry.initial_backoff_ms"),
         (#"{"name": "a", "topics": ["a"], "retry": {"initial_backoff_ms": 500, "max_backoff_ms": 100}}"#, "retry.max_backoff_ms"),
         (#"{"name": "a", "topics": ["a"], "retry": {"on_exhausted": "panic"}}"#, "retry.on_exhausted"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "kafka"}}"#, "sink.topic"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "kafka", "topic": "a"}}"#, "sink.topic"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "kafka", "topic": "b", "delivery": "twice"}}"#, "sink.delivery"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "postgresql", "url": "postgresql://h/db"}}"#, "sink.table"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "postgresql", "url": "postgresql://h/db", "table": "t", "mode": "columns", "create_table": true}}"#, "sink.columns"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "postgresql", "url": "postgresql://u:********@h/db", "table": "t"}}"#, "sink"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "http", "url": "file:///etc/passwd"}}"#, "sink.url"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "http", "url": "http://h", "retries": 3}}"#, "sink.retries"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "redis", "url": "redis://h", "mode": "aggregate"}}"#, "sink.key_field"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "s3", "bucket": "b"}}"#, "sink.type"),
     ] as [(String, String)])
     func fieldErrors(json: String, field: String) {
         #expect(rejectedField(json) == field)

@@ -70,13 +70,13 @@ struct EdgeCaseTests {
         let topic = uniqueName("retry")
         try fixture.cluster.createTopic(topic, partitions: 1)
         var spec = fixture.spec("retry", topic: topic, maxRecords: 20)
-        spec.sink = .init(type: .file, path: "volume/out.jsonl")
+        spec.sink = .file("volume/out.jsonl")
         spec.retry = RetrySpec(initialBackoffMilliseconds: 2000, maxBackoffMilliseconds: 5000)
         _ = try fixture.manager.create(spec)
         let padding = String(repeating: "x", count: 400)
         try await fixture.produce((0..<200).map { #"{"n":\#($0),"pad":"\#(padding)"}"# }, topic: topic)
         #expect(await eventually { (try? fixture.manager.status("retry").progress.retrying) != nil }, "the disk fills up")
-        let written = try jsonLines("\(volume.path)/out.jsonl").count
+        let written = jsonLines("\(volume.path)/out.jsonl").count
         #expect(written < 200)
 
         let asked = ContinuousClock.now
@@ -85,12 +85,12 @@ struct EdgeCaseTests {
         #expect(ContinuousClock.now - asked < .seconds(5), "the stop does not wait out the backoff")
         let committed = try await fixture.committedOffsets(group: spec.groupID, topic: topic, partitions: 1)
         #expect(committed == [Int64(written)], "committed exactly what the sink holds")
-        #expect(try jsonLines("\(volume.path)/out.jsonl").count == written, "no partial batch left behind")
+        #expect(jsonLines("\(volume.path)/out.jsonl").count == written, "no partial batch left behind")
 
         try volume.resize(8 << 20)
         _ = try fixture.manager.perform(.start, on: "retry")
-        #expect(await eventually { (try? jsonLines("\(volume.path)/out.jsonl").count) == 200 })
-        let offsets = try jsonLines("\(volume.path)/out.jsonl").compactMap { $0["offset"] as? Int }
+        #expect(await eventually { jsonLines("\(volume.path)/out.jsonl").count == 200 })
+        let offsets = jsonLines("\(volume.path)/out.jsonl").compactMap { $0["offset"] as? Int }
         #expect(offsets == Array(0..<200), "every record once, in order")
         await fixture.shutdown()
     }
@@ -113,6 +113,26 @@ struct EdgeCaseTests {
                 "with max_wait at five minutes, only the byte limit writes these")
         let stats = try fixture.manager.status("bytes").stats
         #expect(stats.batches == 4)
+        await fixture.shutdown()
+    }
+
+    @Test("consumers with different max_wait_ms report batches into one registry")
+    func batchMetricsAcrossConsumers() async throws {
+        let fixture = try ManagerFixture()
+        defer { fixture.remove() }
+        let topic = uniqueName("waits")
+        try fixture.cluster.createTopic(topic, partitions: 1)
+        _ = try fixture.manager.create(fixture.spec("quick", topic: topic, maxWaitMilliseconds: 100))
+        _ = try fixture.manager.create(fixture.spec("patient", topic: topic, maxWaitMilliseconds: 1500))
+        try await fixture.produce((0..<10).map { #"{"n":\#($0)}"# }, topic: topic)
+        #expect(await eventually { fixture.lines("quick").count == 10 && fixture.lines("patient").count == 10 })
+        #expect(await eventually {
+            let text = fixture.registry.emitToString()
+            return ["quick", "patient"].allSatisfy { name in
+                text.contains(#"consumerd_batch_duration_seconds_count{consumer="\#(name)"}"#)
+                    && text.contains(#"consumerd_batch_wait_ratio_count{consumer="\#(name)"}"#)
+            }
+        })
         await fixture.shutdown()
     }
 }

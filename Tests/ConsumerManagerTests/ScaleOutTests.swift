@@ -69,7 +69,7 @@ struct ScaleOutTests {
         }
         var spec = first.spec("mover", topic: topic, maxRecords: 20)
         spec.retry = RetrySpec(initialBackoffMilliseconds: 200, maxBackoffMilliseconds: 500)
-        spec.sink = .init(type: .file, path: "volume/out.jsonl")
+        spec.sink = .file("volume/out.jsonl")
         _ = try first.manager.create(spec)
         #expect(await eventually { (try? first.manager.status("mover").partitions.count) == 2 })
         let padding = String(repeating: "x", count: 400)
@@ -78,7 +78,7 @@ struct ScaleOutTests {
 
         // A second member with room joins: the first must give up partitions
         // while its batch cannot be written, and commit none of it.
-        spec.sink = .init(type: .file, path: "out.jsonl")
+        spec.sink = .file("out.jsonl")
         _ = try second.manager.create(spec)
         #expect(await eventually(timeout: .seconds(60)) { ((try? second.manager.status("mover").partitions.count) ?? 0) > 0 })
         try volume.resize(8 << 20)

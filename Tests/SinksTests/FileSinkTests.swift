@@ -1,11 +1,12 @@
 import Foundation
 import Kafka
 import Pipeline
+import Sinks
 import Testing
 import TestSupport
 
-@Suite("Sinks")
-struct SinkTests {
+@Suite("File and stdout sinks")
+struct FileSinkTests {
     private func records(_ range: Range<Int>, topic: String = "t") throws -> [Record] {
         try range.map { i in
             try JSONRecordDecoder().decode(

@@ -21,40 +21,17 @@ public final class SchemaRegistryServer: @unchecked Sendable {
 
     /// Starts the server, on its previous port after a ``stop()``.
     public func start() throws {
-        var arguments = ["\(TestPython.packageRoot)/Tests/support/schema_registry.py", "--state", stateFile]
+        var arguments = ["--state", stateFile]
         if port != 0 { arguments += ["--port", String(port)] }
         if let credentials { arguments += ["--user", credentials] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestPython.path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The first line is "listening on PORT".
-        var line = Data()
-        while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != 0x0A {
-            line.append(first)
-        }
-        guard let text = String(data: line, encoding: .utf8), text.hasPrefix("listening on "), let bound = Int(text.dropFirst(13)) else {
-            process.terminate()
-            throw CommandFailed(command: "schema_registry.py", status: -1, stderr: "did not start: \(String(decoding: line, as: UTF8.self))")
-        }
+        let (started, bound) = try startListening("Tests/support/schema_registry.py", arguments)
+        process = started
         port = bound
-        self.process = process
     }
 
-    /// Stops the server (SIGTERM, SIGKILL after 5 s) and waits for it to exit.
-    /// Polls instead of `waitUntilExit`, which spins a run loop on Linux.
     public func stop() {
-        guard let process else { return }
-        self.process = nil
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        while process.isRunning { usleep(20_000) }
+        if let process { terminate(process) }
+        process = nil
     }
 
     /// Registers a schema under a subject; returns its id.
@@ -67,6 +44,78 @@ public final class SchemaRegistryServer: @unchecked Sendable {
             throw CommandFailed(command: "register", status: -1, stderr: output)
         }
         return Int32(id)
+    }
+}
+
+/// Starts a test server script that prints "listening on PORT" first; returns it and the port.
+func startListening(_ script: String, _ arguments: [String]) throws -> (Process, Int) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: TestPython.path)
+    process.arguments = ["\(TestPython.packageRoot)/\(script)"] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var line = Data()
+    while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != 0x0A {
+        line.append(first)
+    }
+    guard let text = String(data: line, encoding: .utf8), text.hasPrefix("listening on "), let bound = Int(text.dropFirst(13)) else {
+        process.terminate()
+        throw CommandFailed(command: script, status: -1, stderr: "did not start: \(String(decoding: line, as: UTF8.self))")
+    }
+    return (process, bound)
+}
+
+/// Stops a test server (SIGTERM, SIGKILL after 5 s) and waits for it to exit.
+/// Polls instead of `waitUntilExit`, which spins a run loop on Linux.
+func terminate(_ process: Process) {
+    guard process.isRunning else { return }
+    process.terminate()
+    let deadline = ContinuousClock.now + .seconds(5)
+    while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    while process.isRunning { usleep(20_000) }
+}
+
+/// The HTTP sink's test endpoint (Tests/support/http_receiver.py).
+public final class HTTPReceiver: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+    public var url: String { "http://127.0.0.1:\(port)/ingest" }
+
+    public static func start(failFirst: Int = 0, refuseIDs: [Int] = []) async throws -> HTTPReceiver {
+        let (process, port) = try await offPool {
+            try startListening(
+                "Tests/support/http_receiver.py", ["--fail-first", String(failFirst)] + refuseIDs.flatMap { ["--refuse-id", String($0)] })
+        }
+        return HTTPReceiver(process: process, port: port)
+    }
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    deinit { terminate(process) }
+
+    /// Every accepted record's value id, in arrival order, with the request's
+    /// Idempotency-Key and Authorization.
+    public func received() async throws -> [(id: Int, idempotencyKey: String, authorization: String?)] {
+        let port = port
+        let output = try await offPool { try run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/_received"]) }
+        let entries = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] ?? []
+        return entries.compactMap { entry in
+            guard let id = ((entry["record"] as? [String: Any])?["value"] as? [String: Any])?["id"] as? Int else { return nil }
+            return (id, entry["idempotency_key"] as? String ?? "", entry["authorization"] as? String)
+        }
+    }
+
+    /// The status of every POST answered, in order.
+    public func statuses() async throws -> [Int] {
+        let port = port
+        let output = try await offPool { try run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/_requests"]) }
+        return (try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])?["statuses"] as? [Int] ?? []
     }
 }
 
@@ -89,6 +138,6 @@ public enum AvroProducer {
         var arguments = [bootstrap, topic, registry, schemaFile]
         if let partition { arguments += ["--partition", String(partition)] }
         if let schemaID { arguments += ["--schema-id", String(schemaID)] }
-        try TestPython.run(script: "Tests/support/avro_produce.py", arguments, input: input)
+        _ = try TestPython.run(script: "Tests/support/avro_produce.py", arguments, input: input)
     }
 }

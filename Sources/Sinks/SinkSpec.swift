@@ -1,0 +1,96 @@
+import DataModel
+import Kafka
+import Logging
+import Pipeline
+
+/// One kind of sink: its spec section and everything that depends on it.
+/// Adding a sink is one file with a type conforming to this, plus its line
+/// in ``SinkSection/kinds``.
+///
+/// Conforming types decode their section strictly (unknown fields are
+/// errors, `type` included in their coding keys) and encode it back with
+/// `type`, so a spec round-trips through GET and PUT.
+public protocol SinkSpec: Sendable, Codable, Equatable {
+    /// The `type` of the sink section.
+    static var type: String { get }
+    /// Checks what decoding cannot; errors name fields inside the section.
+    func validate() throws(SpecError)
+    /// Consumers whose sinks have the same key may not run side by side
+    /// (`nil`: any number may share the target).
+    func conflictKey(in context: SinkContext) -> String?
+    /// The field that names the exclusive target, for the conflict error.
+    var conflictField: String? { get }
+    /// Who commits: decides the delivery guarantee.
+    var commits: SinkCommits { get }
+    /// What it writes to, for status and logs; never a secret.
+    func target(in context: SinkContext) -> String
+    /// The section with its secrets masked (for responses and logs).
+    func redacted() -> Self
+    /// Takes back secrets masked in `self` from the stored `previous`, so a
+    /// spec read with GET can be PUT back unchanged.
+    func restoringSecrets(from previous: Self) -> Self
+    /// Whether a secret field still holds the mask GET shows (then refused).
+    var holdsMaskedSecret: Bool { get }
+    /// Opens the sink for one run (connections are made here or on first write).
+    func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink
+}
+
+extension SinkSpec {
+    public func conflictKey(in context: SinkContext) -> String? { nil }
+    public var conflictField: String? { nil }
+    public var commits: SinkCommits { .consumer }
+    public func redacted() -> Self { self }
+    public func restoringSecrets(from previous: Self) -> Self { self }
+    public var holdsMaskedSecret: Bool { false }
+}
+
+/// What a sink needs from the server and the consumer around it.
+public struct SinkContext: Sendable {
+    /// The consumer's name: offsets tables, transactional ids, keys.
+    public var consumer: String
+    public var groupID: String
+    /// This server, stable across its restarts (transactional ids).
+    public var instance: String
+    /// File sinks are confined here.
+    public var sinkDirectory: String
+    /// The server's client properties (`bootstrap.servers`, security), the
+    /// base of a Kafka sink's producer.
+    public var kafka: KafkaConfig
+    /// The consumer's validation schema, if any: columns for a table a sink creates.
+    public var recordSchema: Value?
+    public var logger: Logger
+
+    public init(
+        consumer: String, groupID: String, instance: String = "0", sinkDirectory: String, kafka: KafkaConfig = KafkaConfig([:]),
+        recordSchema: Value? = nil, logger: Logger
+    ) {
+        self.consumer = consumer
+        self.groupID = groupID
+        self.instance = instance
+        self.sinkDirectory = sinkDirectory
+        self.kafka = kafka
+        self.recordSchema = recordSchema
+        self.logger = logger
+    }
+}
+
+/// The masked form of a secret, as every response shows it.
+public let maskedSecret = KafkaConfig.redactedValue
+
+/// A URL with its password masked: `postgresql://app:********@db/x`.
+public func maskingPassword(in url: String) -> String {
+    guard let schemeEnd = url.range(of: "://") else { return url }
+    let rest = url[schemeEnd.upperBound...]
+    let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+    let authority = rest[..<authorityEnd]
+    guard let at = authority.lastIndex(of: "@") else { return url }
+    let userInfo = authority[..<at]
+    guard let colon = userInfo.firstIndex(of: ":") else { return url }
+    return String(url[..<colon]) + ":" + maskedSecret + String(url[at...])
+}
+
+/// Restores a password masked by ``maskingPassword(in:)`` when the rest of
+/// the URL is unchanged.
+public func restoringPassword(in url: String, from previous: String) -> String {
+    url == maskingPassword(in: previous) ? previous : url
+}
