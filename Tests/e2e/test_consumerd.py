@@ -83,17 +83,17 @@ class EndToEnd(unittest.TestCase):
     def committed(self):
         return committed(self.bootstrap, GROUP, TOPIC, PARTITIONS)
 
-    def sink_lines(self):
-        return sink_lines(self.sink)
+    def sink_lines(self, live=False):
+        return sink_lines(self.sink, live)
 
-    def coordinates(self):
-        return [(line["partition"], line["offset"]) for line in self.sink_lines()]
+    def coordinates(self, live=False):
+        return [(line["partition"], line["offset"]) for line in self.sink_lines(live)]
 
     def assert_everything_delivered(self, timeout=90):
         highs = self.high_watermarks()
         expected = {(p, o) for p in range(PARTITIONS) for o in range(highs[p])}
         self.assertEqual(sum(highs), self.produced)
-        wait_for(lambda: expected <= set(self.coordinates()), timeout=timeout,
+        wait_for(lambda: expected <= set(self.coordinates(live=True)), timeout=timeout,
                  message=f"all {len(expected)} records in the sink")
         wait_for(lambda: self.committed() == highs, timeout=30, message="committed offsets at the log end")
         return highs

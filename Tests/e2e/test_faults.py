@@ -108,11 +108,11 @@ class Faults(unittest.TestCase):
         sink = self.register(server, "k9", topic)
         producing = Producing(broker.bootstrap, topic, range(8000), pace=0.0005)
         producing.start()
-        wait_for(lambda: len(sink_lines(sink)) >= 1500, timeout=60, message="1500 records before the kill")
+        wait_for(lambda: len(sink_lines(sink, live=True)) >= 1500, timeout=60, message="1500 records before the kill")
         server.kill()
         server = self.server(broker.bootstrap)
         produced = producing.finish()
-        wait_for(lambda: len(set(sink_ids(sink))) >= 8000, timeout=90, message="every record after the restart")
+        wait_for(lambda: len(set(sink_ids(sink, live=True))) >= 8000, timeout=90, message="every record after the restart")
         report = self.report("kill -9 mid-stream", produced, sink_ids(sink))
         self.assertEqual(report.lost, 0)
         self.assertLessEqual(report.max_duplicated_per_partition(), 200, "at most one batch is written twice")
@@ -131,7 +131,7 @@ class Faults(unittest.TestCase):
                       retry={"initial_backoff_ms": 100, "max_backoff_ms": 500})
         sink = os.path.join(volume, "out.jsonl")
         first = produce_ids(broker.bootstrap, topic, range(500), PARTITIONS)
-        wait_for(lambda: len(sink_lines(sink)) == 500, message="500 records before the disk fills")
+        wait_for(lambda: len(sink_lines(sink, live=True)) == 500, message="500 records before the disk fills")
         before = high_watermarks(broker.bootstrap, topic, PARTITIONS)
         wait_for(lambda: committed(broker.bootstrap, "consumerd-disk", topic, PARTITIONS) == before,
                  message="the first 500 committed")
@@ -151,11 +151,11 @@ class Faults(unittest.TestCase):
         time.sleep(3)  # the outage lasts: retries go on, nothing is committed past the sink
         self.assertEqual(committed(broker.bootstrap, "consumerd-disk", topic, PARTITIONS), before,
                          "nothing past the full disk is committed")
-        sink_lines(sink)  # no partial line left behind by the failed writes
+        sink_lines(sink, live=True)  # every complete line parses; the last is checked once writes are over
 
         os.remove(filler)
         produced = merge(first, second)
-        wait_for(lambda: len(sink_lines(sink)) >= 3000, timeout=60, message="every record after the disk has room")
+        wait_for(lambda: len(sink_lines(sink, live=True)) >= 3000, timeout=60, message="every record after the disk has room")
         wait_for(lambda: server.status("disk")["health"]["status"] == "healthy", timeout=30, message="healthy again")
         status = server.status("disk")
         self.assertTrue(status["last_error"]["resolved"], status["last_error"])
@@ -186,7 +186,7 @@ class Faults(unittest.TestCase):
             time.sleep(1)
             broker.command(fault)
         produced = producing.finish()
-        wait_for(lambda: len(set(sink_ids(sink))) >= 6000, timeout=120, message="every record after the broker faults")
+        wait_for(lambda: len(set(sink_ids(sink, live=True))) >= 6000, timeout=120, message="every record after the broker faults")
         highs = high_watermarks(broker.bootstrap, topic, PARTITIONS)
         wait_for(lambda: committed(broker.bootstrap, group, topic, PARTITIONS) == highs, timeout=60,
                  message="committed offsets at the log end")
@@ -222,7 +222,7 @@ class Faults(unittest.TestCase):
         self.assertEqual(producer.flush(30), 0)
 
         good = len(range(400)) - len(poison)
-        wait_for(lambda: len(sink_lines(sink)) >= good, message=f"{good} good records in the sink")
+        wait_for(lambda: len(sink_lines(sink, live=True)) >= good, message=f"{good} good records in the sink")
         highs = high_watermarks(broker.bootstrap, topic, PARTITIONS)
         wait_for(lambda: committed(broker.bootstrap, "consumerd-poison", topic, PARTITIONS) == highs,
                  message="offsets committed past the poison records")
@@ -258,10 +258,10 @@ class Faults(unittest.TestCase):
                  message="both members own partitions")
         producing = Producing(broker.bootstrap, topic, range(6000), pace=0.001)
         producing.start()
-        wait_for(lambda: len(sink_lines(sinks[0])) >= 500, timeout=60, message="the first member to write")
+        wait_for(lambda: len(sink_lines(sinks[0], live=True)) >= 500, timeout=60, message="the first member to write")
         first.kill()
         produced = producing.finish()
-        wait_for(lambda: len({i for s in sinks for i in sink_ids(s)}) >= 6000, timeout=120,
+        wait_for(lambda: len({i for s in sinks for i in sink_ids(s, live=True)}) >= 6000, timeout=120,
                  message="the survivor to take over every partition")
         self.assertEqual(len(second.status("shared")["assignment"]), PARTITIONS)
         report = self.report("two servers, one killed", produced, sink_ids(sinks[0]) + sink_ids(sinks[1]))
@@ -275,7 +275,7 @@ class Faults(unittest.TestCase):
         sink = self.register(server, "drain", topic)
         producing = Producing(broker.bootstrap, topic, range(6000), pace=0.0005)
         producing.start()
-        wait_for(lambda: len(sink_lines(sink)) >= 1000, timeout=60, message="1000 records before SIGTERM")
+        wait_for(lambda: len(sink_lines(sink, live=True)) >= 1000, timeout=60, message="1000 records before SIGTERM")
         started = time.monotonic()
         self.assertEqual(server.stop(timeout=30), 0, "a drained shutdown exits 0")
         self.assertLess(time.monotonic() - started, 20, "within the shutdown timeout")
@@ -288,7 +288,7 @@ class Faults(unittest.TestCase):
 
         produced = producing.finish()
         self.server(broker.bootstrap)
-        wait_for(lambda: len(sink_lines(sink)) >= 6000, timeout=90, message="every record after the restart")
+        wait_for(lambda: len(sink_lines(sink, live=True)) >= 6000, timeout=90, message="every record after the restart")
         report = self.report("SIGTERM under load", produced, sink_ids(sink))
         self.assertEqual((report.lost, report.duplicated), (0, 0))
 
@@ -299,7 +299,7 @@ class Faults(unittest.TestCase):
             server = self.server(broker.bootstrap, f"stuck{int(second_signal)}", extra=["--shutdown-timeout", "3"])
             sink = self.register(server, "stuck", topic)
             produce_ids(broker.bootstrap, topic, range(100), PARTITIONS)
-            wait_for(lambda: len(sink_lines(sink)) == 100, message="100 records")
+            wait_for(lambda: len(sink_lines(sink, live=True)) == 100, message="100 records")
             # A broker that accepts connections and never answers: leaving the group hangs.
             broker.process.send_signal(signal.SIGSTOP)
             self.cleanups.append(lambda process=broker.process: process.send_signal(signal.SIGCONT))

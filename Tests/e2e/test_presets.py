@@ -90,8 +90,8 @@ class Presets(unittest.TestCase):
             cls.stop_fixtures()
             shutil.rmtree(cls.workdir, ignore_errors=True)
 
-    def lines(self, name):
-        return sink_lines(os.path.join(self.data_dir, "sinks", f"{name}.jsonl"))
+    def lines(self, name, live=False):
+        return sink_lines(os.path.join(self.data_dir, "sinks", f"{name}.jsonl"), live)
 
     def register(self, name, topic, **extra):
         spec = {"name": name, "topics": [topic], "batch": {"max_records": 50, "max_wait_ms": 200}, "kafka": FAST, **extra}
@@ -118,7 +118,7 @@ class Presets(unittest.TestCase):
         expected = {"transactions": COUNT - 1}  # One transaction has quantity 0: filtered out.
         for preset in SAMPLES:
             want = expected.get(preset, COUNT)
-            wait_for(lambda: len(self.lines(preset)) == want, timeout=60, message=f"{want} records from the {preset} consumer")
+            wait_for(lambda: len(self.lines(preset, live=True)) == want, timeout=60, message=f"{want} records from the {preset} consumer")
             _, status = self.server.json("GET", f"/consumers/{preset}/status")
             self.assertEqual(status["state"], "running", status)
             self.assertEqual(status["health"]["status"], "healthy", status)
@@ -175,7 +175,7 @@ class Presets(unittest.TestCase):
                        timeout=60)
         self.register("avro-trades", "e2e.avro.trades", preset="market-trades",
                       format={"type": "avro", "schema_registry": {"url": self.registry_url}})
-        wait_for(lambda: len(self.lines("avro-trades")) == 5, timeout=60, message="5 Avro records")
+        wait_for(lambda: len(self.lines("avro-trades", live=True)) == 5, timeout=60, message="5 Avro records")
         value = self.lines("avro-trades")[0]["value"]
         self.assertEqual(value["price"], "189.50")
         self.assertEqual(value["timestamp"], "2025-11-23T17:19:34.891Z")
