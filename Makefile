@@ -18,7 +18,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 BUILD_FLAGS ?=
 
-.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench bench-decode clean
+.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench bench-decode bench-sinks clean
 
 help:
 	@echo "make run    install what is missing, build, start 'consumerd serve --dev' on $(LISTEN)"
@@ -76,6 +76,11 @@ test-e2e:
 bench: deps
 	swift build -c release
 	bench/run.sh
+
+# Records/s through each sink, release build, servers started by the script.
+bench-sinks: deps
+	swift build -c release --product consumerd
+	$(PYTHON) bench/sinks.py
 
 # Decode cost per record: JSON validated, JSON parsed, Avro (bench/decode).
 bench-decode: deps

@@ -17,10 +17,18 @@ public enum BatchRun {
         public var sequence: SequenceStatistics?
         public var duration: Duration
 
+        /// When it ended; throughput counts from the first record to here.
+        public var endedAt: Date
+
         public var seconds: Double { duration.timeInterval }
 
+        /// From the first record to the end: the group join is not the consumer's speed.
+        public var activeSeconds: Double {
+            stats.firstRecordAt.map { endedAt.timeIntervalSince($0) } ?? 0
+        }
+
         public var recordsPerSecond: Double {
-            seconds > 0 ? Double(stats.messagesConsumed) / seconds : 0
+            activeSeconds > 0 ? Double(stats.messagesConsumed) / activeSeconds : 0
         }
     }
 
@@ -55,6 +63,6 @@ public enum BatchRun {
         let snapshot = runtime.snapshot
         return Result(
             state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
-            sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started)
+            sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date())
     }
 }

@@ -172,6 +172,7 @@ final class ConsumerLoop {
             do {
                 if let message = try consumer.poll(timeout: pollTimeout(now)) {
                     heardFromBroker = true
+                    if stats.firstRecordAt == nil { stats.firstRecordAt = Date() }
                     if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
                         // Every partition is paused while a flush waits; a
                         // record fetched before the pause is read again later.

@@ -206,6 +206,8 @@ public struct RuntimeStats: Sendable, Equatable {
     public var batches: Int64 = 0
     public var commits: Int64 = 0
     public var lastBatchAt: Date?
+    /// When the run received its first record (throughput leaves out the group join).
+    public var firstRecordAt: Date?
     public var lastBatchRecords = 0
     public var lastBatchDuration: Duration?
 
@@ -214,6 +216,7 @@ public struct RuntimeStats: Sendable, Equatable {
     /// Counters of several runs added up (the latest batch is the later run's).
     public static func + (earlier: RuntimeStats, later: RuntimeStats) -> RuntimeStats {
         var sum = later
+        sum.firstRecordAt = earlier.firstRecordAt ?? later.firstRecordAt
         sum.messagesConsumed += earlier.messagesConsumed
         sum.recordsWritten += earlier.recordsWritten
         sum.recordsDropped += earlier.recordsDropped

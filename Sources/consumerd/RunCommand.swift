@@ -88,6 +88,7 @@ struct RunCommand: AsyncParsableCommand {
             "batches": .int(stats.batches),
             "sequence_gaps": .int(result.sequence?.gaps ?? 0),
             "duration_seconds": .double((result.seconds * 1000).rounded() / 1000),
+            "active_seconds": .double((result.activeSeconds * 1000).rounded() / 1000),
             "records_per_second": .double(result.recordsPerSecond.rounded()),
         ]
         print(JSONWriter.string(report))

@@ -4,9 +4,10 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// Requests go through curl: a real HTTP client, not our own code.
+/// Requests go through curl: a real HTTP client, not our own code. The
+/// timeout only ends a hung test; a loaded CI machine may need tens of seconds.
 private func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
-    let output = try await offPool { try run("/usr/bin/curl", ["-s", "-m", "10", "-w", "\n%{http_code}"] + arguments) }
+    let output = try await offPool { try run("/usr/bin/curl", ["-s", "-m", "60", "-w", "\n%{http_code}"] + arguments) }
     let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
     return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
 }

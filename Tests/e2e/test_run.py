@@ -45,7 +45,7 @@ class BatchMode(unittest.TestCase):
         stats = json.loads(done.stdout.decode().strip().splitlines()[-1])
         self.assertEqual((stats["consumer"], stats["consumed"], stats["written"]), ("batch", 1000, 1000))
         self.assertEqual((stats["dead_lettered"], stats["dropped"], stats["errors"]), (0, 0, 0))
-        for key in ["batches", "sequence_gaps", "duration_seconds", "records_per_second"]:
+        for key in ["batches", "sequence_gaps", "duration_seconds", "active_seconds", "records_per_second"]:
             self.assertIn(key, stats)
         self.assertGreater(stats["records_per_second"], 0)
         report = check(produced, sink_ids(os.path.join(self.data_dir, "sinks", "batch.jsonl")))
