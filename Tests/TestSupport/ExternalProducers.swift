@@ -80,35 +80,6 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public var description: String { "\(command) exited \(status): \(stderr)" }
 }
 
-/// Runs a program to completion; returns its standard output.
-@discardableResult
-public func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if !environment.isEmpty {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    }
-    let stdout = Pipe()
-    let stderr = Pipe()
-    let stdin = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = stdin
-    try process.run()
-    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-    try stdin.fileHandleForWriting.close()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    let errors = stderr.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw CommandFailed(
-            command: ([executable] + arguments.prefix(1)).joined(separator: " "), status: process.terminationStatus,
-            stderr: String(decoding: errors, as: UTF8.self))
-    }
-    return String(decoding: output, as: UTF8.self)
-}
-
 /// Runs blocking work (a child process, a file wait) on its own thread, so
 /// async tests never tie up the cooperative pool that the code under test
 /// needs (it has as many threads as cores: two here).
