@@ -308,10 +308,3 @@ final class ConsumerLoop {
         }
     }
 }
-
-extension Duration {
-    /// Seconds as a `Double`, for APIs that take a `TimeInterval`.
-    var timeInterval: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
-}

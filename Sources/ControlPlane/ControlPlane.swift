@@ -6,9 +6,21 @@ import Logging
 import Prometheus
 
 /// The REST API: routes over the consumer manager, health, metrics and the
-/// OpenAPI document. ``respond(_:)`` is the HTTP server's responder; every
-/// error leaves it as the one JSON error shape.
+/// OpenAPI document. ``respond(_:)`` is the HTTP server's responder: it
+/// matches the route, runs the middleware (authentication, audit) around the
+/// handler, and every error leaves it as the one JSON error shape.
 public final class ControlPlane: Sendable {
+    /// Who may call what, and the audit trail.
+    public struct Security: Sendable {
+        /// Empty: no authentication (the server refuses that off loopback).
+        public var tokens = APITokens()
+        /// Put `/metrics` behind a token too.
+        public var metricsRequireToken = false
+        public var auditLogger = Logger(label: "consumerd.audit")
+
+        public init() {}
+    }
+
     let logger: Logger
     let httpMetrics: HTTPMetrics
     /// Longest `?wait=` accepted, in seconds.
@@ -16,50 +28,67 @@ public final class ControlPlane: Sendable {
     /// How long DELETE waits for a running consumer to drain by default.
     static let defaultDeleteWait: Duration = .seconds(30)
     public let router: Router
+    /// Outermost first.
+    private let middleware: [any HTTPMiddleware]
 
-    public init(manager: ConsumerManager, registry: PrometheusCollectorRegistry, logger: Logger) {
+    public init(
+        manager: ConsumerManager, registry: PrometheusCollectorRegistry, logger: Logger, security: Security = Security()
+    ) {
         self.logger = logger
         self.httpMetrics = HTTPMetrics(registry: registry)
         var router = Router()
-        Self.addConsumerRoutes(to: &router, manager: manager)
+        router.group(.api) { router in
+            Self.addConsumerRoutes(to: &router, manager: manager)
+        }
         Self.addOperationalRoutes(to: &router, manager: manager, registry: registry)
         self.router = router
+        let tokens = security.tokens.isEmpty ? nil : security.tokens
+        var middleware: [any HTTPMiddleware] = [AuditLog(logger: security.auditLogger, tokens: tokens)]
+        if let tokens {
+            middleware.append(Authentication(tokens: tokens, metricsRequireToken: security.metricsRequireToken))
+        }
+        self.middleware = middleware
     }
 
-    /// Routes a request, maps errors, records metrics. Never throws.
+    /// Routes a request, runs the middleware and the handler, maps errors,
+    /// records metrics. Never throws.
     public func respond(_ request: HTTPRequest) async -> HTTPResponse {
         let started = ContinuousClock.now
-        var route = "unmatched"
-        let response: HTTPResponse
-        switch router.match(method: request.method, path: request.path) {
-        case .found(let matched, let parameters):
-            route = matched.pattern
-            var request = request
-            request.pathParameters = parameters
-            do {
-                response = try await matched.handler(request)
-            } catch let error as HTTPError {
-                response = error.response
-            } catch let error as ConsumerManagerError {
-                if error.kind == .persistence {
-                    logger.error("persistence failed", metadata: ["error": "\(error.message)"])
-                }
-                response = HTTPError(error).response
-            } catch {
-                logger.error("unexpected error", metadata: ["route": "\(route)", "error": "\(error)"])
-                response = HTTPError.internal.response
-            }
-        case .methodNotAllowed(let allowed):
-            response = HTTPError.methodNotAllowed(allowed).response
-        case .notFound:
-            response = HTTPError.notFound("no route for \(request.path)").response
-        }
+        let match = router.match(method: request.method, path: request.path)
+        var request = request
+        if case .found(_, let parameters) = match { request.pathParameters = parameters }
+        let handle = middleware.wrapping({ request in await self.dispatch(request, match) }, route: match.route)
+        let response = await handle(request)
+        let route = match.route?.pattern ?? "unmatched"
         let elapsed = ContinuousClock.now - started
         httpMetrics.record(method: request.method, route: route, status: response.status, duration: elapsed)
         logger.debug(
             "http request",
             metadata: ["method": "\(request.method)", "route": "\(route)", "status": "\(response.status)", "duration": "\(elapsed)"])
         return response
+    }
+
+    private func dispatch(_ request: HTTPRequest, _ match: Router.Match) async -> HTTPResponse {
+        switch match {
+        case .found(let route, _):
+            do {
+                return try await route.handler(request)
+            } catch let error as HTTPError {
+                return error.response
+            } catch let error as ConsumerManagerError {
+                if error.kind == .persistence {
+                    logger.error("persistence failed", metadata: ["error": "\(error.message)"])
+                }
+                return HTTPError(error).response
+            } catch {
+                logger.error("unexpected error", metadata: ["route": "\(route.pattern)", "error": "\(error)"])
+                return HTTPError.internal.response
+            }
+        case .methodNotAllowed(let allowed):
+            return HTTPError.methodNotAllowed(allowed).response
+        case .notFound:
+            return HTTPError.notFound("no route for \(request.path)").response
+        }
     }
 }
 

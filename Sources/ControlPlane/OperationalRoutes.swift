@@ -4,9 +4,28 @@ import Prometheus
 
 extension ControlPlane {
     static func addOperationalRoutes(to router: inout Router, manager: ConsumerManager, registry: PrometheusCollectorRegistry) {
-        router.on(.get, "/health") { [manager] _ in
-            .json(HealthSummaryBody(manager.health()))
+        router.group(.api) { router in
+            router.on(.get, "/health") { [manager] _ in
+                .json(HealthSummaryBody(manager.health()))
+            }
+            router.on(.get, "/presets") { _ in
+                .json(PresetList(presets: Preset.allCases.map(PresetBody.init)))
+            }
+            router.on(.get, "/openapi.yaml") { _ in
+                .text(OpenAPIDocument.yaml, contentType: "application/yaml")
+            }
         }
+        router.group(.metrics) { router in
+            router.on(.get, "/metrics") { [registry] _ in
+                .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            }
+        }
+        router.group(.probes) { router in
+            addProbes(to: &router, manager: manager)
+        }
+    }
+
+    private static func addProbes(to router: inout Router, manager: ConsumerManager) {
         router.on(.get, "/health/live") { [manager] _ in
             // Alive while the supervisor keeps ticking; a wedged manager gets restarted.
             manager.isSupervising
@@ -26,15 +45,6 @@ extension ControlPlane {
                     status: 503)
             }
             return .json(ProbeBody(status: "ready"))
-        }
-        router.on(.get, "/metrics") { [registry] _ in
-            .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
-        }
-        router.on(.get, "/presets") { _ in
-            .json(PresetList(presets: Preset.allCases.map(PresetBody.init)))
-        }
-        router.on(.get, "/openapi.yaml") { _ in
-            .text(OpenAPIDocument.yaml, contentType: "application/yaml")
         }
     }
 }

@@ -503,7 +503,7 @@ struct Nullable<Value: Encodable>: Encodable {
 
 /// RFC 3339 with milliseconds, UTC.
 private func seconds(_ duration: Duration) -> Double {
-    rounded(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    rounded(duration.timeInterval)
 }
 
 private func rounded(_ value: Double) -> Double {

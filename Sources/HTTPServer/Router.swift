@@ -1,5 +1,7 @@
 /// Maps method + path to a handler. A plain value built at start-up;
 /// `{name}` segments capture path parameters, literal segments win over them.
+/// Routes belong to a ``RouteGroup``, which middleware (authentication) reads
+/// so that no handler checks who may call it.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) async throws -> HTTPResponse
 
@@ -7,6 +9,7 @@ public struct Router: Sendable {
         public let method: HTTPMethod
         /// The pattern as registered, e.g. `/consumers/{name}`; the `route` metric label.
         public let pattern: String
+        public let group: RouteGroup
         let segments: [Segment]
         public let handler: Handler
     }
@@ -20,11 +23,26 @@ public struct Router: Sendable {
         case found(Route, parameters: [String: String])
         case methodNotAllowed(allowed: [HTTPMethod])
         case notFound
+
+        public var route: Route? {
+            if case .found(let route, _) = self { return route }
+            return nil
+        }
     }
 
     public private(set) var routes: [Route] = []
+    /// The group routes registered now join (see ``group(_:_:)``).
+    private var currentGroup = RouteGroup.default
 
     public init() {}
+
+    /// Registers the routes `build` adds as members of `group`.
+    public mutating func group(_ group: RouteGroup, _ build: (inout Router) -> Void) {
+        let outer = currentGroup
+        currentGroup = group
+        build(&self)
+        currentGroup = outer
+    }
 
     public mutating func on(_ method: HTTPMethod, _ pattern: String, handler: @escaping Handler) {
         let segments = Self.split(pattern).map { part -> Segment in
@@ -35,7 +53,7 @@ public struct Router: Sendable {
         }
         precondition(
             !routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
-        routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, group: currentGroup, segments: segments, handler: handler))
         // Most literal segments first, so `/consumers/start-all` beats `/consumers/{name}`.
         routes.sort { $0.literalCount > $1.literalCount }
     }
@@ -87,4 +105,14 @@ extension Router.Route {
         }
         return parameters
     }
+}
+
+/// A named set of routes that share a policy (who may call them).
+public struct RouteGroup: Hashable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+
+    /// Routes registered outside any ``Router/group(_:_:)``.
+    public static let `default` = RouteGroup("default")
 }

@@ -15,7 +15,7 @@ final class PlaneFixture: Sendable {
     let manager: ConsumerManager
     let plane: ControlPlane
 
-    init(supervisorStallTimeout: Duration = .seconds(10)) throws {
+    init(supervisorStallTimeout: Duration = .seconds(10), security: ControlPlane.Security = ControlPlane.Security()) throws {
         cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
         directory = try TemporaryDirectory()
         var configuration = ConsumerManager.Configuration(
@@ -23,7 +23,7 @@ final class PlaneFixture: Sendable {
         configuration.healthInterval = .milliseconds(200)
         configuration.supervisorStallTimeout = supervisorStallTimeout
         manager = try ConsumerManager(configuration: configuration, metrics: ConsumerMetrics(registry: registry), logger: testLogger())
-        plane = ControlPlane(manager: manager, registry: registry, logger: testLogger())
+        plane = ControlPlane(manager: manager, registry: registry, logger: testLogger(), security: security)
     }
 
     struct Reply {
@@ -39,10 +39,11 @@ final class PlaneFixture: Sendable {
 
     func request(
         _ method: HTTPMethod, _ path: String, query: [String: String] = [:], json: String? = nil,
-        contentType: String = "application/json"
+        contentType: String = "application/json", token: String? = nil
     ) async -> Reply {
         var headers: [String: String] = [:]
         if json != nil { headers["content-type"] = contentType }
+        if let token { headers["authorization"] = "Bearer \(token)" }
         let response = await plane.respond(
             HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array((json ?? "").utf8)))
         return Reply(status: response.status, headers: response.headers, body: response.body)

@@ -1,0 +1,15 @@
+/// One layer around the router: authentication, auditing. It sees the
+/// request and the route it matched (`nil` for an unknown path or method) and
+/// either answers itself or passes the request on to `next`.
+public protocol HTTPMiddleware: Sendable {
+    func respond(to request: HTTPRequest, route: Router.Route?, next: HTTPServer.Responder) async -> HTTPResponse
+}
+
+extension Array where Element == any HTTPMiddleware {
+    /// The layers wrapped around `innermost`, the first element outermost.
+    public func wrapping(_ innermost: @escaping HTTPServer.Responder, route: Router.Route?) -> HTTPServer.Responder {
+        reversed().reduce(innermost) { next, layer in
+            { request in await layer.respond(to: request, route: route, next: next) }
+        }
+    }
+}
