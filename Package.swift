@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layers, bottom up (arrows only point down; only the wrapper modules
 // Kafka, HTTPServer, HTTPClient and Avro touch C pointers):
-//   CRdKafka / CMicroHTTPD / CAvro / CCurl   system-library shims
+//   CRdKafka / CMicroHTTPD / CGnuTLS / CAvro / CCurl / ...   system-library shims
 //   DataModel                        values, JSON, strict decoding
 //   Kafka, HTTPServer, HTTPClient    C libraries in Swift
 //   Avro                             avro-c, Schema Registry client
@@ -33,6 +33,12 @@ let package = Package(
             name: "CMicroHTTPD",
             pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        // TLS for the REST API is libmicrohttpd's (built with GnuTLS on Debian).
+        .systemLibrary(
+            name: "CGnuTLS",
+            pkgConfig: "gnutls",
+            providers: [.apt(["libgnutls28-dev"])]
         ),
         .systemLibrary(
             name: "CAvro",
@@ -72,6 +78,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
+                "CGnuTLS",
                 "CMicroHTTPD",
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -11,28 +13,67 @@
 
 // MHD_start_daemon is variadic; Swift cannot call it. This is the one shape
 // the server uses: internal epoll thread pool, suspend/resume for async
-// handlers, explicit limits, and a bound address.
+// handlers, explicit limits, a bound address and, when a certificate and key
+// (PEM text) are given, TLS.
+// libmicrohttpd's own messages (a refused connection, a malformed request)
+// go to swift-log through this function, defined in Swift, instead of raw
+// lines on stderr.
+void consumerd_http_log(void *context, const char *message);
+
+static void cmhd_log_trampoline(void *context, const char *format, va_list arguments) {
+    char message[512];
+    vsnprintf(message, sizeof message, format, arguments);
+    size_t length = strlen(message);
+    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == '\r')) {
+        message[--length] = '\0';
+    }
+    consumerd_http_log(context, message);
+}
+
+struct cmhd_limits {
+    unsigned int thread_pool_size;
+    unsigned int connection_limit;
+    unsigned int per_ip_connection_limit;
+    unsigned int connection_timeout_seconds;
+    size_t connection_memory_limit;
+};
+
 static inline struct MHD_Daemon *cmhd_start_daemon(const struct sockaddr *address,
                                                    int ipv6,
                                                    MHD_AccessHandlerCallback handler,
                                                    MHD_RequestCompletedCallback completed,
+                                                   MHD_NotifyConnectionCallback connection_events,
                                                    void *context,
-                                                   unsigned int thread_pool_size,
-                                                   unsigned int connection_limit,
-                                                   unsigned int connection_timeout_seconds,
-                                                   size_t connection_memory_limit) {
+                                                   struct cmhd_limits limits,
+                                                   const char *tls_certificate_pem,
+                                                   const char *tls_key_pem) {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ipv6) {
         flags |= MHD_USE_IPv6;
     }
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_certificate_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls_certificate_pem != NULL && tls_key_pem != NULL) {
+        flags |= MHD_USE_TLS;
+    } else {
+        tls[0].option = MHD_OPTION_END;
+    }
+    // The logger first, so that libmicrohttpd reports nothing through its own.
     return MHD_start_daemon(flags, 0, NULL, NULL, handler, context,
+                            MHD_OPTION_EXTERNAL_LOGGER, cmhd_log_trampoline, context,
                             MHD_OPTION_SOCK_ADDR, address,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, context,
-                            MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size,
-                            MHD_OPTION_CONNECTION_LIMIT, connection_limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
+                            MHD_OPTION_NOTIFY_CONNECTION, connection_events, context,
+                            MHD_OPTION_THREAD_POOL_SIZE, limits.thread_pool_size,
+                            MHD_OPTION_CONNECTION_LIMIT, limits.connection_limit,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip_connection_limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, limits.connection_timeout_seconds,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory_limit,
+                            MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
 }
 
@@ -41,6 +82,12 @@ static inline struct MHD_Daemon *cmhd_start_daemon(const struct sockaddr *addres
 static inline uint16_t cmhd_bound_port(struct MHD_Daemon *daemon) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
     return info != NULL ? info->port : 0;
+}
+
+// The socket of a connection (MHD_get_connection_info is variadic).
+static inline int cmhd_connection_fd(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info != NULL ? info->connect_fd : -1;
 }
 
 #endif

@@ -20,13 +20,21 @@ public final class HTTPServer: Sendable {
         public var port: UInt16 = 8080
         public var threadPoolSize = 4
         public var connectionLimit = 256
+        /// Connections one client address may hold, so that one slow or
+        /// hostile client cannot take every slot.
+        public var perIPConnectionLimit = 64
         /// Idle connections are closed after this long.
         public var connectionTimeout: Duration = .seconds(30)
+        /// A client must deliver a whole request (head and body) within this,
+        /// however steadily it trickles bytes (see ``RequestDeadlines``).
+        public var requestReceiveTimeout: Duration = .seconds(15)
         public var maxBodyBytes = 1 << 20
         /// Per-connection memory for headers and buffers (bounds header size).
         public var connectionMemoryLimit = 64 << 10
         /// How long ``HTTPServer/stop()`` waits for running handlers.
         public var shutdownGracePeriod: Duration = .seconds(10)
+        /// Serve HTTPS with this certificate and key instead of plain HTTP.
+        public var tls: TLSIdentity?
 
         public init() {}
     }
@@ -36,6 +44,7 @@ public final class HTTPServer: Sendable {
 
     public let configuration: Configuration
     private let responder: Responder
+    fileprivate let deadlines: RequestDeadlines
     private let logger: Logger
     private let daemon = Mutex<DaemonState>(DaemonState())
 
@@ -47,6 +56,8 @@ public final class HTTPServer: Sendable {
         /// stopped while one is suspended (it panics), and each is resumed
         /// exactly once: by its handler, or by `stop()` with a 503.
         var suspended: [ObjectIdentifier: Suspended] = [:]
+        /// Enforces the request deadlines once a second while running.
+        var deadlineWatch: Task<Void, Never>?
     }
 
     private struct Suspended {
@@ -58,12 +69,13 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.responder = responder
+        self.deadlines = RequestDeadlines(limit: configuration.requestReceiveTimeout)
     }
 
     deinit {
-        if let pointer = daemon.withLock({ $0.pointer }) {
-            MHD_stop_daemon(pointer)
-        }
+        let (pointer, watch) = daemon.withLock { ($0.pointer, $0.deadlineWatch) }
+        watch?.cancel()
+        if let pointer { MHD_stop_daemon(pointer) }
     }
 
     /// The bound port (useful with port 0), or 0 when not running.
@@ -73,12 +85,21 @@ public final class HTTPServer: Sendable {
     public func start() throws(HTTPError) {
         let address = try SocketAddress(host: configuration.host, port: configuration.port)
         let context = Unmanaged.passUnretained(self).toOpaque()
+        let limits = cmhd_limits(
+            thread_pool_size: UInt32(clamping: configuration.threadPoolSize),
+            connection_limit: UInt32(clamping: configuration.connectionLimit),
+            per_ip_connection_limit: UInt32(clamping: configuration.perIPConnectionLimit),
+            connection_timeout_seconds: UInt32(clamping: max(1, configuration.connectionTimeout.components.seconds)),
+            connection_memory_limit: configuration.connectionMemoryLimit)
+        // libmicrohttpd copies the PEM text while starting.
         let pointer = address.withSockaddr { sockaddr in
-            cmhd_start_daemon(
-                sockaddr, address.isIPv6 ? 1 : 0, accessHandler, completionHandler, context,
-                UInt32(clamping: configuration.threadPoolSize), UInt32(clamping: configuration.connectionLimit),
-                UInt32(clamping: max(1, configuration.connectionTimeout.components.seconds)),
-                configuration.connectionMemoryLimit)
+            withOptionalCString(configuration.tls?.certificatePEM) { certificate in
+                withOptionalCString(configuration.tls?.keyPEM) { key in
+                    cmhd_start_daemon(
+                        sockaddr, address.isIPv6 ? 1 : 0, accessHandler, completionHandler, connectionHandler, context, limits,
+                        certificate, key)
+                }
+            }
         }
         guard let pointer else {
             throw HTTPError(
@@ -86,10 +107,23 @@ public final class HTTPServer: Sendable {
                 message: "cannot listen on \(configuration.host):\(configuration.port) (address in use or not permitted)")
         }
         let port = cmhd_bound_port(pointer)
-        daemon.withLock { state in
-            state = DaemonState(pointer: pointer, port: port, accepting: true)
+        let watch = Task { [deadlines, logger] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                let expired = deadlines.enforce()
+                if expired > 0 {
+                    logger.warning(
+                        "closed connections that did not deliver a request in time",
+                        metadata: ["count": "\(expired)", "limit": "\(deadlines.limit)"])
+                }
+            }
         }
-        logger.info("http server listening", metadata: ["address": "\(configuration.host):\(port)"])
+        daemon.withLock { state in
+            state = DaemonState(pointer: pointer, port: port, accepting: true, deadlineWatch: watch)
+        }
+        logger.info(
+            "http server listening",
+            metadata: ["address": "\(configuration.host):\(port)", "tls": "\(configuration.tls != nil)"])
     }
 
     /// Stops accepting, lets running handlers finish (up to the grace period),
@@ -128,6 +162,7 @@ public final class HTTPServer: Sendable {
         // later touches a connection MHD_stop_daemon frees.
         let pointer: OpaquePointer? = daemon.withLock { state in
             defer { state.pointer = nil; state.port = 0 }
+            state.deadlineWatch?.cancel()
             return state.pointer
         }
         if let pointer { MHD_stop_daemon(pointer) }
@@ -136,6 +171,10 @@ public final class HTTPServer: Sendable {
     }
 
     // MARK: libmicrohttpd callbacks
+
+    fileprivate func logLibraryMessage(_ message: String) {
+        logger.notice("libmicrohttpd: \(message)")
+    }
 
     fileprivate func handle(
         _ connection: OpaquePointer, url: String, method: String,
@@ -175,6 +214,7 @@ public final class HTTPServer: Sendable {
     }
 
     private func dispatch(_ pending: PendingRequest, _ connection: OpaquePointer) -> MHD_Result {
+        deadlines.received(connection)
         let handle = ConnectionHandle(pointer: connection)
         let id = ObjectIdentifier(pending)
         // Checking `accepting` and suspending under one lock: stop() either
@@ -199,6 +239,7 @@ public final class HTTPServer: Sendable {
     }
 
     private func queue(_ response: HTTPResponse, on connection: OpaquePointer) -> MHD_Result {
+        deadlines.received(connection)
         let mhdResponse = response.body.withUnsafeBytes { body in
             MHD_create_response_from_buffer(body.count, UnsafeMutableRawPointer(mutating: body.baseAddress), .RESPMEM_MUST_COPY)
         }
@@ -217,6 +258,11 @@ public final class HTTPServer: Sendable {
         }
         return collector.values
     }
+}
+
+private func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let text else { return body(nil) }
+    return text.withCString(body)
 }
 
 /// A connection pointer handed to the task that answers it; libmicrohttpd
@@ -294,9 +340,32 @@ private let accessHandler: @convention(c) (
 
 private let completionHandler: @convention(c) (
     UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, MHD_RequestTerminationCode
-) -> Void = { _, _, slot, _ in
+) -> Void = { context, connection, slot, _ in
+    if let context, let connection {
+        Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().deadlines.answered(connection)
+    }
     guard let slot, let pending = slot.pointee else { return }
     Unmanaged<PendingRequest>.fromOpaque(pending).takeUnretainedValue().markCompleted()
     Unmanaged<PendingRequest>.fromOpaque(pending).release()
     slot.pointee = nil
+}
+
+private let connectionHandler: @convention(c) (
+    UnsafeMutableRawPointer?, OpaquePointer?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?, MHD_ConnectionNotificationCode
+) -> Void = { context, connection, _, event in
+    guard let context, let connection else { return }
+    let deadlines = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().deadlines
+    switch event {
+    case .CONNECTION_NOTIFY_STARTED:
+        deadlines.opened(connection, socket: cmhd_connection_fd(connection))
+    default:
+        deadlines.closed(connection)
+    }
+}
+
+/// libmicrohttpd's own messages, through swift-log (see shim.h).
+@_cdecl("consumerd_http_log")
+func consumerdHTTPLog(_ context: UnsafeMutableRawPointer?, _ message: UnsafePointer<CChar>?) {
+    guard let context, let message else { return }
+    Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().logLibraryMessage(String(cString: message))
 }
