@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# Build with the Swift toolchain, run on a slim Debian with the three C libraries.
+# Build with the Swift toolchain, run on a slim Debian with the C libraries it links.
 
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev \
+    && apt-get install -y --no-install-recommends pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev \
+       libcurl4-openssl-dev libpq-dev libhiredis-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies in their own layer so source edits do not refetch them.
@@ -17,7 +18,8 @@ RUN swift build -c release --product consumerd --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends librdkafka1 libavro23 libmicrohttpd12 ca-certificates curl \
+    && apt-get install -y --no-install-recommends librdkafka1 libavro23 libmicrohttpd12 libgnutls30 \
+       libcurl4 libpq5 libhiredis0.14 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/consumerd --create-home consumerd
 COPY --from=build /out/consumerd /usr/local/bin/consumerd
@@ -25,7 +27,8 @@ USER consumerd:consumerd
 WORKDIR /var/lib/consumerd
 VOLUME ["/var/lib/consumerd"]
 EXPOSE 8080
-# Point at real Kafka with KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers).
+# Point at real Kafka with KAFKA_BOOTSTRAP_SERVERS (or --bootstrap-servers). Listening on
+# 0.0.0.0 needs an API token: CONSUMERD_API_TOKEN or --api-token-file (see README, Security).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/health/live || exit 1
 ENTRYPOINT ["/usr/local/bin/consumerd"]

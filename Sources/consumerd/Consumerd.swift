@@ -12,3 +12,9 @@ struct Consumerd: AsyncParsableCommand {
         defaultSubcommand: ServeCommand.self
     )
 }
+
+/// A runtime failure of a command: printed as `Error: <description>`, exit
+/// status 1 (ArgumentParser's ValidationError is for usage mistakes, exit 64).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+}

@@ -28,21 +28,14 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Directory for file sink output (sinks/).")
     var dataDir = "./data"
 
-    @Option(
-        name: .customLong("kafka-property"),
-        help: ArgumentHelp("A librdkafka property, NAME=VALUE (repeatable), for operator-trusted settings.", valueName: "name=value"))
-    var kafkaProperties: [String] = []
+    @OptionGroup var kafka: KafkaClientOptions
 
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if let maxMessages, maxMessages < 1 { throw ValidationError("--max-messages must be at least 1") }
         if let timeout, !(timeout > 0 && timeout <= 86_400) { throw ValidationError("--timeout must be between 0 and 86400 seconds") }
-        _ = try KafkaPropertyArguments.parse(kafkaProperties)
-    }
-
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
+        _ = try kafka.resolved()
     }
 
     func run() async throws {
@@ -52,20 +45,20 @@ struct RunCommand: AsyncParsableCommand {
         do {
             text = try Data(contentsOf: URL(fileURLWithPath: spec))
         } catch {
-            throw Failed(description: "cannot read \(spec): \(error.localizedDescription)")
+            throw CommandFailure(description: "cannot read \(spec): \(error.localizedDescription)")
         }
         let decoded: ConsumerSpec
         do {
             decoded = try StrictJSON.decode(ConsumerSpec.self, from: [UInt8](text))
         } catch {
-            throw Failed(description: "\(spec): \(error)")
+            throw CommandFailure(description: "\(spec): \(error)")
         }
         guard let bootstrap = bootstrapServers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !bootstrap.isEmpty else {
             throw ValidationError("set --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS")
         }
         var configuration = ConsumerManager.Configuration(
             dataDirectory: URL(fileURLWithPath: dataDir).standardizedFileURL.path,
-            kafka: KafkaConfig(["bootstrap.servers": bootstrap]).merging(try KafkaPropertyArguments.parse(kafkaProperties)))
+            kafka: KafkaConfig(["bootstrap.servers": bootstrap]).merging(try kafka.resolved()))
         configuration.progressInterval = .seconds(1)
         try FileManager.default.createDirectory(atPath: configuration.sinkDirectory, withIntermediateDirectories: true)
         let result: BatchRun.Result
@@ -74,7 +67,7 @@ struct RunCommand: AsyncParsableCommand {
                 spec: decoded, configuration: configuration, maxMessages: maxMessages,
                 timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, logger: logger)
         } catch {
-            throw Failed(description: error.field.map { "\($0): \(error.message)" } ?? error.message)
+            throw CommandFailure(description: error.field.map { "\($0): \(error.message)" } ?? error.message)
         }
         let stats = result.stats
         let report: Value = [
@@ -93,28 +86,8 @@ struct RunCommand: AsyncParsableCommand {
         ]
         print(JSONWriter.string(report))
         if let failure = result.failure {
-            throw Failed(description: "the consumer failed (\(failure.stage)): \(failure.message)")
+            throw CommandFailure(description: "the consumer failed (\(failure.stage)): \(failure.message)")
         }
     }
 }
 
-/// `--kafka-property NAME=VALUE` arguments, checked by librdkafka's parser.
-enum KafkaPropertyArguments {
-    static func parse(_ items: [String]) throws -> [String: String] {
-        var properties: [String: String] = [:]
-        for item in items {
-            guard let separator = item.firstIndex(of: "="), separator != item.startIndex else {
-                throw ValidationError("--kafka-property expects NAME=VALUE, got '\(item)'")
-            }
-            let name = String(item[..<separator])
-            let value = String(item[item.index(after: separator)...])
-            do {
-                try KafkaConfig.validate(name: name, value: value)
-            } catch {
-                throw ValidationError("--kafka-property \(name): \(error.message)")
-            }
-            properties[name] = value
-        }
-        return properties
-    }
-}

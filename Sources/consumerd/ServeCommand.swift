@@ -25,12 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS).")
     var bootstrapServers: String?
 
-    @Option(
-        name: .customLong("kafka-property"),
-        help: ArgumentHelp(
-            "A librdkafka property for every consumer, NAME=VALUE (repeatable). For operator-trusted settings such as TLS files.",
-            valueName: "name=value"))
-    var kafkaProperties: [String] = []
+    @OptionGroup var kafka: KafkaClientOptions
+
+    @OptionGroup var security: SecurityOptions
 
     @Flag(help: "Start an embedded Kafka cluster and Schema Registry, a demo Avro trade producer and a demo consumer.")
     var dev = false
@@ -46,6 +43,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Largest accepted request body, in bytes.")
     var maxBodyBytes = 1 << 20
+
+    @Option(help: "Seconds a client has to send a whole request; slower ones are disconnected.")
+    var httpRequestTimeout = 15
+
+    @Option(help: "Connections one client address may hold open.")
+    var httpConnectionsPerClient = 64
 
     @Option(help: "Seconds between health checks.")
     var healthInterval = 5
@@ -64,6 +67,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...65536).contains(maxConsumers) else { throw ValidationError("--max-consumers must be between 1 and 65536") }
         guard (1...64).contains(httpThreads) else { throw ValidationError("--http-threads must be between 1 and 64") }
         guard (1024...(64 << 20)).contains(maxBodyBytes) else { throw ValidationError("--max-body-bytes must be between 1 KiB and 64 MiB") }
+        guard (1...600).contains(httpRequestTimeout) else { throw ValidationError("--http-request-timeout must be between 1 and 600") }
+        guard (1...1024).contains(httpConnectionsPerClient) else {
+            throw ValidationError("--http-connections-per-client must be between 1 and 1024")
+        }
         guard (1...3600).contains(healthInterval) else { throw ValidationError("--health-interval must be between 1 and 3600") }
         guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be between 1 and 3600") }
         guard (1...10_000).contains(demoRate) else { throw ValidationError("--demo-rate must be between 1 and 10000") }
@@ -71,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--alert-webhook must be an http:// or https:// URL")
         }
         _ = try ListenAddress(listen)
-        _ = try parsedKafkaProperties()
+        _ = try kafka.resolved()
     }
 
     func run() async throws {
@@ -79,6 +86,10 @@ struct ServeCommand: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let logger = Logger(label: "consumerd")
         let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        let address = try ListenAddress(listen)
+        let tokens = try security.tokens()
+        try security.checkExposure(host: address.host, tokens: tokens)
+        let tls = try security.tlsIdentity()
         let lock = try DataDirectoryLock(directory: dataDirectory)
 
         var cluster: EmbeddedCluster?
@@ -105,7 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         var managerConfiguration = ConsumerManager.Configuration(
             dataDirectory: dataDirectory,
-            kafka: KafkaConfig(["bootstrap.servers": bootstrap]).merging(try parsedKafkaProperties()))
+            kafka: KafkaConfig(["bootstrap.servers": bootstrap]).merging(try kafka.resolved()))
         managerConfiguration.maxConsumers = maxConsumers
         managerConfiguration.healthInterval = .seconds(healthInterval)
         managerConfiguration.shutdownTimeout = .seconds(shutdownTimeout)
@@ -131,17 +142,27 @@ struct ServeCommand: AsyncParsableCommand {
             devRegistry = registry
         }
 
-        let controlPlane = ControlPlane(manager: manager, registry: registry, logger: Logger(label: "consumerd.http"))
-        let address = try ListenAddress(listen)
+        var securityConfiguration = ControlPlane.Security()
+        securityConfiguration.tokens = tokens
+        securityConfiguration.metricsRequireToken = security.metricsAuth
+        let controlPlane = ControlPlane(
+            manager: manager, registry: registry, logger: Logger(label: "consumerd.http"), security: securityConfiguration)
         var httpConfiguration = HTTPServer.Configuration()
         httpConfiguration.host = address.host
         httpConfiguration.port = address.port
         httpConfiguration.threadPoolSize = httpThreads
         httpConfiguration.maxBodyBytes = maxBodyBytes
+        httpConfiguration.tls = tls
+        httpConfiguration.requestReceiveTimeout = .seconds(httpRequestTimeout)
+        httpConfiguration.perIPConnectionLimit = httpConnectionsPerClient
         let server = HTTPServer(configuration: httpConfiguration, logger: Logger(label: "consumerd.http")) { request in
             await controlPlane.respond(request)
         }
-        try server.start()
+        do {
+            try server.start()
+        } catch {
+            throw CommandFailure(description: error.message)
+        }
 
         // Graceful shutdown runs in reverse: consumers drain first, then the
         // API goes away, then the demo producer and the embedded cluster.
@@ -162,15 +183,12 @@ struct ServeCommand: AsyncParsableCommand {
             metadata: [
                 "listen": "\(address.host):\(server.port)", "data_dir": "\(dataDirectory)",
                 "bootstrap_servers": "\(bootstrap)", "dev": "\(dev)",
+                "api_tokens": "\(tokens.count)", "tls": "\(tls != nil)",
             ])
         let escalation = SignalEscalation(logger: logger)
         try await group.run()
         withExtendedLifetime((lock, escalation)) {}
         logger.info("consumerd stopped")
-    }
-
-    private func parsedKafkaProperties() throws -> [String: String] {
-        try KafkaPropertyArguments.parse(kafkaProperties)
     }
 }
 

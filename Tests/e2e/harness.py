@@ -9,6 +9,7 @@ import collections
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -79,7 +80,11 @@ class DevBroker:
 class Server:
     """One `consumerd serve` process on a port of its own choosing."""
 
-    def __init__(self, data_dir, bootstrap, log_path, extra=()):
+    def __init__(self, data_dir, bootstrap, log_path, extra=(), token=None, ca_file=None):
+        """`token`: sent as a bearer token on every request; `ca_file`: the
+        server speaks HTTPS with a certificate this CA file verifies."""
+        self.token = token
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.log_path = log_path
         self.log = open(log_path, "ab")
         start = self.log.tell()
@@ -89,7 +94,7 @@ class Server:
             stdout=self.log, stderr=self.log)
         self.port = None
         wait_for(lambda: self._bound_port(start), timeout=30, message="consumerd to log its HTTP address")
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         wait_for(self.alive, timeout=30, message="consumerd to answer /health/live")
 
     def _bound_port(self, start):
@@ -117,8 +122,10 @@ class Server:
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", content_type)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.tls) as response:
                 return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as error:
             return error.code, error.read(), dict(error.headers)
