@@ -20,7 +20,22 @@ public enum ClientPropertyPolicy {
         "reconnect.backoff.ms", "reconnect.backoff.max.ms", "retry.backoff.ms", "connections.max.idle.ms",
         "coordinator.query.interval.ms",
         "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password",
+        "sasl.kerberos.principal", "sasl.kerberos.service.name",
     ]
+
+    /// Refused with their own reason, so that a user sees why rather than "not allowed".
+    static let forbidden: [String: String] = [
+        "debug": "'debug' floods the server's log and can print credentials; operators enable it with --kafka-config",
+        "enable.ssl.certificate.verification":
+            "turning off TLS certificate verification lets anyone on the path read and forge the stream; operators set it with --kafka-config",
+        "sasl.kerberos.kinit.cmd": "'sasl.kerberos.kinit.cmd' is a shell command; operators set it with --kafka-config",
+        "plugin.library.paths": "'plugin.library.paths' loads code into the server; operators set it with --kafka-config",
+    ]
+
+    /// librdkafka substitutes these into the kinit command line it runs
+    /// through a shell, so their values are names and nothing else.
+    static let shellSubstituted: Set<String> = ["sasl.kerberos.principal", "sasl.kerberos.service.name"]
+    private static let shellSafeScalars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/@".unicodeScalars)
 
     /// Set by consumerd itself; each maps to the spec field that controls it, if any.
     public static let managed: [String: String?] = [
@@ -43,8 +58,11 @@ public enum ClientPropertyPolicy {
     public static let maxProperties = 64
     public static let maxValueLength = 1024
 
-    /// Why a value is out of bounds, or `nil` when it is fine.
-    public static func boundsRefusal(for name: String, value: String) -> String? {
+    /// Why a value is refused (out of bounds, unsafe for a shell), or `nil` when it is fine.
+    public static func valueRefusal(for name: String, value: String) -> String? {
+        if shellSubstituted.contains(name), !value.unicodeScalars.allSatisfy(shellSafeScalars.contains) {
+            return "may only contain letters, digits and . _ - / @ (librdkafka puts it on a shell command line)"
+        }
         guard let range = limits[name] else { return nil }
         guard let number = Int64(value), range.contains(number) else {
             return "must be an integer between \(range.lowerBound) and \(range.upperBound)"
@@ -54,6 +72,7 @@ public enum ClientPropertyPolicy {
 
     /// Why a property is refused, or `nil` if the name is acceptable.
     public static func refusal(for name: String) -> String? {
+        if let reason = forbidden[name] { return reason }
         if let field = managed[name] {
             if let field { return "'\(name)' is set by consumerd; use the \(field) field" }
             return "'\(name)' is set by consumerd and cannot be overridden in a spec"

@@ -209,6 +209,7 @@ public final class ConsumerManager: Sendable {
     /// Registers a new consumer; starts it when `autostart` is set.
     public func create(_ spec: ConsumerSpec) throws(ConsumerManagerError) -> ConsumerStatus {
         try spec.validate()
+        try checkClientConfiguration(of: spec)
         let result: Result<Void, ConsumerManagerError> = registry.withLock { registry in
             if registry.shuttingDown { return .failure(.shuttingDown) }
             if registry.entries[spec.name] != nil {
@@ -249,6 +250,7 @@ public final class ConsumerManager: Sendable {
         guard let existing else { return (try create(proposed), true) }
         let spec = proposed.restoringSecrets(from: existing)
         try spec.validate()
+        try checkClientConfiguration(of: spec)
         let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return .failure(.notFound(name)) }
             if entry.deleting { return .failure(ConsumerManagerError(.conflict, "'\(name)' is being deleted")) }
@@ -353,6 +355,31 @@ public final class ConsumerManager: Sendable {
     }
 
     func kafkaConfig(for spec: ConsumerSpec) -> KafkaConfig { configuration.kafkaConfig(for: spec) }
+
+    /// The spec property librdkafka's message is about: the one it mentions
+    /// first, or for SASL complaints (an unsupported mechanism, Kerberos
+    /// settings it lacks) the mechanism that asked for them.
+    static func propertyBlamed(by message: String, among properties: some Collection<String>) -> String? {
+        let mentioned = properties
+            .compactMap { name in message.range(of: name).map { (name, $0.lowerBound) } }
+            .min { $0.1 < $1.1 }?.0
+        if let mentioned { return mentioned }
+        guard message.lowercased().contains("sasl") else { return nil }
+        return ["sasl.mechanism", "sasl.mechanisms"].first { properties.contains($0) }
+    }
+
+    /// A spec whose client could never start is refused at registration,
+    /// not left to crash-loop (and take readiness down) later. The error
+    /// names the spec's property librdkafka complained about, if it can.
+    func checkClientConfiguration(of spec: ConsumerSpec) throws(ConsumerManagerError) {
+        do {
+            try kafkaConfig(for: spec).checkAsConsumer()
+        } catch {
+            throw .invalid(
+                Self.propertyBlamed(by: error.message, among: spec.kafka.keys).map { "kafka.\($0)" } ?? "kafka",
+                "librdkafka refuses this configuration: \(error.message)")
+        }
+    }
     func sinkContext(for spec: ConsumerSpec) -> SinkContext { configuration.sinkContext(for: spec, logger: logger) }
 
     /// Another consumer owns the file: by its spec, or because a run that

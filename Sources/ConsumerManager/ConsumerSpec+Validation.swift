@@ -174,7 +174,7 @@ extension ConsumerSpec {
             guard value.utf8.count <= ClientPropertyPolicy.maxValueLength, !value.utf8.contains(0) else {
                 throw .invalid(field, "value must be at most \(ClientPropertyPolicy.maxValueLength) bytes without NUL")
             }
-            if let refusal = ClientPropertyPolicy.boundsRefusal(for: name, value: value) { throw .invalid(field, refusal) }
+            if let refusal = ClientPropertyPolicy.valueRefusal(for: name, value: value) { throw .invalid(field, refusal) }
             do {
                 try KafkaConfig.validate(name: name, value: value)
             } catch {

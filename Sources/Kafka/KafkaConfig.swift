@@ -31,6 +31,25 @@ public struct KafkaConfig: Sendable, Equatable {
         try set(conf, name, value)
     }
 
+    /// Checks the whole configuration the way starting a consumer would:
+    /// librdkafka checks some properties only against each other or when a
+    /// client is created (`max.poll.interval.ms` below `session.timeout.ms`,
+    /// a SASL mechanism it was built without). The client created here
+    /// has no brokers, so it connects nowhere, and is destroyed at once.
+    public func checkAsConsumer() throws(KafkaError) {
+        var offline = self
+        offline["bootstrap.servers"] = nil
+        offline["metadata.broker.list"] = nil
+        if offline["group.id"] == nil { offline["group.id"] = "consumerd-configuration-check" }
+        let conf = try offline.makeConf()
+        var reason = ErrorText()
+        guard let handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &reason.buffer, reason.buffer.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError.invalidArgument(reason.string)
+        }
+        rd_kafka_destroy_flags(handle, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+    }
+
     /// Properties whose values must never be shown or logged (librdkafka marks
     /// these as sensitive).
     public static func isSensitive(_ name: String) -> Bool {

@@ -23,6 +23,10 @@ struct ControlPlaneTests {
         check(await fixture.request(.post, "/consumers", json: ""), 400, "invalid_json")
         check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"batch":{"max_records":-1}}"#), 400, "invalid_spec", field: "batch.max_records")
         check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"kafka":{"group.id":"x"}}"#), 400, "invalid_spec", field: "kafka.group.id")
+        // Specs that could never start: librdkafka checks these only when a client is created.
+        check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"kafka":{"max.poll.interval.ms":"1"}}"#), 400, "invalid_spec", field: "kafka.max.poll.interval.ms")
+        check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"kafka":{"sasl.mechanism":"BOGUS","security.protocol":"sasl_plaintext"}}"#), 400, "invalid_spec", field: "kafka.sasl.mechanism")
+        check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"kafka":{"sasl.mechanisms":"GSSAPI","security.protocol":"sasl_plaintext"}}"#), 400, "invalid_spec", field: "kafka.sasl.mechanisms")
         check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"]}"#, contentType: "text/plain"), 415, "unsupported_media_type")
         check(await fixture.request(.get, "/consumers/nope"), 404, "consumer_not_found")
         check(await fixture.request(.get, "/nothing/here"), 404, "not_found")
