@@ -117,14 +117,13 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.retry = retry
         self.alerts = alerts
         self.batch = batch
-        self.sink = sink ?? .file(Self.defaultSinkPath(for: name))
+        self.sink = (sink ?? .file()).resolvingDefaults(consumer: name)
         self.kafka = kafka
         self.restart = restart
         self.autostart = autostart
     }
 
     public static func defaultGroupID(for name: String) -> String { "consumerd-\(name)" }
-    public static func defaultSinkPath(for name: String) -> String { "\(name).jsonl" }
 
     /// The subscription as operators read it: topic list or pattern.
     public var subscriptionDescription: String {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DataModel
 import Pipeline
 
 /// Appends records as JSON Lines to a file and fsyncs before returning.
@@ -14,10 +15,20 @@ import Pipeline
 /// unlinked). After a rename (logrotate's default) or a delete, it opens a new
 /// file at the path and writes the batch again there, so a committed batch
 /// is always reachable at the path.
+///
+/// Confinement: the path is resolved beneath the sink directory one component
+/// at a time (`openat` with `O_NOFOLLOW`), so no symbolic link, in the last
+/// component or any directory on the way, leads out of it.
 public final class FileSink: Sink {
     public let kind = "file"
     public let target: String
+    /// The directory the file lives in, held open: checks and fsyncs go
+    /// through it, never back through the path.
+    private var directoryDescriptor: Int32
     private var descriptor: Int32
+    private let directory: String
+    private let relativePath: String
+    private let fileName: String
     /// Size of the file after the last durable batch.
     private var durableSize: off_t
     private var buffer: [UInt8] = []
@@ -26,29 +37,78 @@ public final class FileSink: Sink {
     /// Times the file was found rotated or deleted and opened anew.
     public private(set) var reopens = 0
 
-    /// Opens (creating if needed) the file at `path`, creating missing parent
-    /// directories. Symlinks in the final component are refused.
-    public init(path: String) throws(PipelineError) {
-        target = path
-        (descriptor, durableSize, repairedBytes) = try Self.openFile(path)
+    /// Opens (creating if needed) `path` beneath `directory`, creating missing
+    /// directories on the way. `directory` is trusted; `path` is not: it must
+    /// be relative, and a symbolic link anywhere in it is refused.
+    public init(directory: String, path: String) throws(PipelineError) {
+        self.directory = directory
+        relativePath = path
+        fileName = path.split(separator: "/").last.map(String.init) ?? path
+        target = "\(directory)/\(path)"
+        (directoryDescriptor, descriptor, durableSize, repairedBytes) = try Self.openFile(
+            beneath: directory, path: path, target: target)
     }
 
     deinit { close() }
 
-    private static func openFile(_ path: String) throws(PipelineError) -> (Int32, off_t, Int) {
-        try createParentDirectories(of: path)
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard fd >= 0 else { throw error("open \(path)", errno, retriable: true) }
+    private static func openFile(beneath root: String, path: String, target: String) throws(PipelineError) -> (Int32, Int32, off_t, Int) {
+        var components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard !path.hasPrefix("/"), let name = components.popLast(), !components.contains("..") else {
+            throw PipelineError(stage: .sink, message: "\(path) must be a relative path inside \(root)")
+        }
+        var directoryFD = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw error("open directory \(root)", errno, retriable: true) }
+        var walked = root
         do throws(PipelineError) {
-            // The file's directory entry must be durable before any offset
-            // is committed against its contents.
-            try syncDirectory(parent(of: path))
-            let (size, repaired) = try trimTornLine(fd, path: path)
-            return (fd, size, repaired)
+            for component in components {
+                walked += "/" + component
+                let next = try openOrCreateDirectory(component, in: directoryFD, path: walked)
+                Glibc.close(directoryFD)
+                directoryFD = next
+            }
+            let fd = openat(directoryFD, name, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else { throw refusalOrError("open \(target)", errno) }
+            do throws(PipelineError) {
+                // The file's directory entry must be durable before any offset
+                // is committed against its contents.
+                guard fsync(directoryFD) == 0 else { throw error("fsync directory \(walked)", errno, retriable: true) }
+                let (size, repaired) = try trimTornLine(fd, path: target)
+                return (directoryFD, fd, size, repaired)
+            } catch {
+                Glibc.close(fd)
+                throw error
+            }
         } catch {
-            Glibc.close(fd)
+            Glibc.close(directoryFD)
             throw error
         }
+    }
+
+    /// The subdirectory `name` of `parent`, created (and made durable) if
+    /// missing; never through a symbolic link.
+    private static func openOrCreateDirectory(_ name: String, in parent: Int32, path: String) throws(PipelineError) -> Int32 {
+        let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+        var fd = openat(parent, name, flags)
+        if fd < 0 && errno == ENOENT {
+            guard mkdirat(parent, name, 0o750) == 0 || errno == EEXIST else {
+                throw error("create directory \(path)", errno, retriable: true)
+            }
+            guard fsync(parent) == 0 else { throw error("fsync the parent of \(path)", errno, retriable: true) }
+            fd = openat(parent, name, flags)
+        }
+        guard fd >= 0 else { throw refusalOrError("open directory \(path)", errno) }
+        return fd
+    }
+
+    /// A symbolic link (`ELOOP` under `O_NOFOLLOW`) or a file where a
+    /// directory belongs is a permanent refusal; anything else may pass.
+    private static func refusalOrError(_ what: String, _ code: Int32) -> PipelineError {
+        if code == ELOOP || code == ENOTDIR {
+            return PipelineError(
+                stage: .sink, message: "\(what): refused, a symbolic link or a file is in the way (sink files stay inside the sink directory)",
+                isRetriable: false)
+        }
+        return error(what, code, retriable: true)
     }
 
     public let commits = SinkCommits.consumer
@@ -90,13 +150,16 @@ public final class FileSink: Sink {
     private var isReachable: Bool {
         var open = stat()
         var named = stat()
-        guard fstat(descriptor, &open) == 0, open.st_nlink > 0, lstat(target, &named) == 0 else { return false }
+        guard fstat(descriptor, &open) == 0, open.st_nlink > 0,
+            fstatat(directoryDescriptor, fileName, &named, AT_SYMLINK_NOFOLLOW) == 0
+        else { return false }
         return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
     private func reopen() throws(PipelineError) {
-        let (fd, size, _) = try Self.openFile(target)
-        Glibc.close(descriptor)
+        let (directoryFD, fd, size, _) = try Self.openFile(beneath: directory, path: relativePath, target: target)
+        close()
+        directoryDescriptor = directoryFD
         descriptor = fd
         durableSize = size
         reopens += 1
@@ -107,37 +170,12 @@ public final class FileSink: Sink {
             Glibc.close(descriptor)
             descriptor = -1
         }
-    }
-
-    private static func createParentDirectories(of path: String) throws(PipelineError) {
-        var components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
-        guard !components.isEmpty else { return }
-        var current = path.hasPrefix("/") ? "" : "."
-        if components.first == "" { components = components.dropFirst() }
-        for component in components where !component.isEmpty {
-            let parent = current
-            current += "/" + component
-            if mkdir(current, 0o750) == 0 {
-                try syncDirectory(parent)
-            } else if errno != EEXIST {
-                throw error("create directory \(current)", errno, retriable: true)
-            }
+        if directoryDescriptor >= 0 {
+            Glibc.close(directoryDescriptor)
+            directoryDescriptor = -1
         }
     }
 
-    private static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    private static func syncDirectory(_ path: String) throws(PipelineError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw error("open directory \(path)", errno, retriable: true) }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw error("fsync directory \(path)", errno, retriable: true) }
-    }
-
-    /// Returns the file size after cutting any incomplete last line.
     private static func trimTornLine(_ fd: Int32, path: String) throws(PipelineError) -> (off_t, Int) {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw error("stat \(path)", errno, retriable: true) }
@@ -170,14 +208,21 @@ public final class FileSink: Sink {
 
 /// `{"type": "file", "path": "trades.jsonl"}`: JSON Lines under the server's
 /// sink directory, fsynced before offsets are committed. One consumer per file.
+/// The path defaults to `<consumer>.jsonl`, as does the sink itself.
 public struct FileSinkSpec: SinkSpec {
     public static let type = "file"
     public static let maxPathLength = 255
-    /// Relative to the sink directory.
-    public var path: String
+    /// Relative to the sink directory; `nil` until defaults are resolved.
+    public var path: String?
 
-    public init(path: String) {
+    public init(path: String? = nil) {
         self.path = path
+    }
+
+    public static func defaultPath(consumer: String) -> String { "\(consumer).jsonl" }
+
+    public func resolvingDefaults(consumer: String) -> FileSinkSpec {
+        FileSinkSpec(path: path ?? Self.defaultPath(consumer: consumer))
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case type, path }
@@ -185,18 +230,21 @@ public struct FileSinkSpec: SinkSpec {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        path = try container.decode(String.self, forKey: .path)
+        path = try container.decodeUnlessAbsent(String.self, forKey: .path)
     }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(Self.type, forKey: .type)
-        try container.encode(path, forKey: .path)
+        try container.encodeIfPresent(path, forKey: .path)
     }
+
+    private var resolvedPath: String { path ?? "" }
 
     /// Files stay inside the sink directory: relative, no `..`, no hidden
     /// components, a conservative character set.
     public func validate() throws(SpecError) {
+        let path = resolvedPath
         guard !path.isEmpty, path.utf8.count <= Self.maxPathLength else {
             throw SpecError("path", "must be 1-\(Self.maxPathLength) bytes")
         }
@@ -214,10 +262,12 @@ public struct FileSinkSpec: SinkSpec {
 
     public func conflictKey(in context: SinkContext) -> String? { target(in: context) }
     public var conflictField: String? { "path" }
-    public func target(in context: SinkContext) -> String { "\(context.sinkDirectory)/\(path)" }
+    public func target(in context: SinkContext) -> String {
+        "\(context.sinkDirectory)/\(path ?? Self.defaultPath(consumer: context.consumer))"
+    }
 
     public func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink {
-        let sink = try FileSink(path: target(in: context))
+        let sink = try FileSink(directory: context.sinkDirectory, path: path ?? Self.defaultPath(consumer: context.consumer))
         if sink.repairedBytes > 0 {
             context.logger.warning(
                 "trimmed a torn last line left by a crash", metadata: ["path": "\(sink.target)", "bytes": "\(sink.repairedBytes)"])

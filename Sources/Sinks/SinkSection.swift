@@ -17,8 +17,8 @@ public struct SinkSection: Sendable, Equatable, Codable {
 
     public var type: String { Swift.type(of: spec).type }
 
-    /// A file sink at `path`, relative to the sink directory.
-    public static func file(_ path: String) -> SinkSection { SinkSection(FileSinkSpec(path: path)) }
+    /// A file sink at `path`, relative to the sink directory (`nil`: the consumer's default).
+    public static func file(_ path: String? = nil) -> SinkSection { SinkSection(FileSinkSpec(path: path)) }
     public static let stdout = SinkSection(StdoutSinkSpec())
 
     public static func == (lhs: SinkSection, rhs: SinkSection) -> Bool {
@@ -59,6 +59,7 @@ public struct SinkSection: Sendable, Equatable, Codable {
     public func target(in context: SinkContext) -> String { spec.target(in: context) }
     public func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink { try spec.makeSink(in: context) }
     public func redacted() -> SinkSection { SinkSection(spec.redacted()) }
+    public func resolvingDefaults(consumer: String) -> SinkSection { SinkSection(spec.resolvingDefaults(consumer: consumer)) }
 
     public func restoringSecrets(from previous: SinkSection) -> SinkSection {
         func restore<S: SinkSpec>(_ current: S) -> SinkSection {

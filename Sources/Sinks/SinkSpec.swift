@@ -33,6 +33,9 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
     var holdsMaskedSecret: Bool { get }
     /// Opens the sink for one run (connections are made here or on first write).
     func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink
+    /// The section with defaults that depend on the consumer filled in, so
+    /// that GET shows what runs (a file sink's path is `<consumer>.jsonl`).
+    func resolvingDefaults(consumer: String) -> Self
 }
 
 extension SinkSpec {
@@ -42,6 +45,7 @@ extension SinkSpec {
     public func redacted() -> Self { self }
     public func restoringSecrets(from previous: Self) -> Self { self }
     public var holdsMaskedSecret: Bool { false }
+    public func resolvingDefaults(consumer: String) -> Self { self }
 }
 
 /// What a sink needs from the server and the consumer around it.

@@ -33,6 +33,10 @@ struct ConsumerSpecTests {
         #expect(spec.sink == .file("trades.jsonl"))
         #expect(spec.restart.policy == .onFailure && spec.autostart)
         #expect(spec.kafka.isEmpty)
+        // One default, whether the sink or only its path is left out.
+        let fileOnly = try decode(#"{"name": "trades", "topics": ["market.trades"], "sink": {"type": "file"}}"#)
+        try fileOnly.validate()
+        #expect(fileOnly.sink == .file("trades.jsonl"))
     }
 
     @Test("the issue's example spec round-trips through JSON")
@@ -76,7 +80,7 @@ struct ConsumerSpecTests {
         (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "/etc/passwd"}}"#, "sink.path"),
         (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "dir/.hidden"}}"#, "sink.path"),
         (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": "a//b"}}"#, "sink.path"),
-        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file"}}"#, "sink.path"),
+        (#"{"name": "a", "topics": ["a"], "sink": {"type": "file", "path": ""}}"#, "sink.path"),
         (#"{"name": "a", "topics": ["a"], "sink": {"type": "stdout", "path": "x"}}"#, "sink.path"),
         (#"{"name": "a", "topics": ["a"], "sink": {"type": "s3"}}"#, "sink.type"),
         (#"{"name": "a", "topics": ["a"], "restart": {"policy": "always"}}"#, "restart.policy"),

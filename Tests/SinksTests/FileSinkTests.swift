@@ -25,13 +25,13 @@ struct FileSinkTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = "\(directory.path)/nested/dir/out.jsonl"
-        let sink = try FileSink(path: path)
+        let sink = try FileSink(directory: directory.path, path: "nested/dir/out.jsonl")
         try sink.write(try records(0..<3))
         try sink.write(try records(3..<5))
         sink.close()
         #expect(try lines(path).map { $0["offset"] as? Int } == [0, 1, 2, 3, 4])
         // Reopening appends after what is there.
-        let again = try FileSink(path: path)
+        let again = try FileSink(directory: directory.path, path: "nested/dir/out.jsonl")
         #expect(again.repairedBytes == 0)
         try again.write(try records(5..<6))
         #expect(try lines(path).count == 6)
@@ -42,13 +42,13 @@ struct FileSinkTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = "\(directory.path)/out.jsonl"
-        try FileSink(path: path).write(try records(0..<2))
+        try FileSink(directory: directory.path, path: "out.jsonl").write(try records(0..<2))
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
         handle.write(Data(#"{"topic":"t","partition":0,"off"#.utf8))
         try handle.close()
 
-        let sink = try FileSink(path: path)
+        let sink = try FileSink(directory: directory.path, path: "out.jsonl")
         #expect(sink.repairedBytes == 31)
         try sink.write(try records(2..<3))
         #expect(try lines(path).map { $0["offset"] as? Int } == [0, 1, 2])
@@ -59,7 +59,7 @@ struct FileSinkTests {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let path = "\(directory.path)/out.jsonl"
-        let sink = try FileSink(path: path)
+        let sink = try FileSink(directory: directory.path, path: "out.jsonl")
         try sink.write(try records(0..<2))
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
         try sink.write(try records(2..<4))
@@ -77,7 +77,7 @@ struct FileSinkTests {
         let disk = try TmpfsMount(size: 64 << 10)
         defer { disk.unmount() }
         let path = "\(disk.path)/out.jsonl"
-        let sink = try FileSink(path: path)
+        let sink = try FileSink(directory: disk.path, path: "out.jsonl")
         try sink.write(try records(0..<10))
         let big = try records(10..<2000)
         #expect(throws: PipelineError.self) { try sink.write(big) }
@@ -87,17 +87,30 @@ struct FileSinkTests {
         #expect(try lines(path).count == 2000)
     }
 
-    @Test("a symlink as the sink file is refused")
-    func refusesSymlink() throws {
+    @Test("no symbolic link leads out of the sink directory: not the file, not a directory on the way")
+    func refusesSymlinks() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try FileManager.default.createSymbolicLink(atPath: "\(directory.path)/link.jsonl", withDestinationPath: "/etc/hostname")
-        #expect(throws: PipelineError.self) { try FileSink(path: "\(directory.path)/link.jsonl") }
+        let outside = try TemporaryDirectory()
+        defer { outside.remove() }
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: "\(directory.path)/link.jsonl", withDestinationPath: "\(outside.path)/x.jsonl")
+        try fm.createSymbolicLink(atPath: "\(directory.path)/linkdir", withDestinationPath: outside.path)
+        try fm.createDirectory(atPath: "\(directory.path)/real", withIntermediateDirectories: false)
+        try fm.createSymbolicLink(atPath: "\(directory.path)/real/up", withDestinationPath: "../..")
+        for path in ["link.jsonl", "linkdir/x.jsonl", "real/up/x.jsonl", "linkdir/deeper/x.jsonl"] {
+            let error = #expect(throws: PipelineError.self, "\(path)") { try FileSink(directory: directory.path, path: path) }
+            #expect(error?.isRetriable == false && error?.message.contains("symbolic link") == true, "\(path): \(String(describing: error))")
+        }
+        #expect(try fm.contentsOfDirectory(atPath: outside.path).isEmpty, "nothing was created outside")
+        // A plain subdirectory is fine.
+        try FileSink(directory: directory.path, path: "real/ok.jsonl").write(try records(0..<1))
+        #expect(try lines("\(directory.path)/real/ok.jsonl").count == 1)
     }
 
     @Test("write failures are retriable sink errors")
     func writeFailure() throws {
-        let sink = try FileSink(path: "/dev/full")
+        let sink = try FileSink(directory: "/dev", path: "full")
         #expect {
             try sink.write(try records(0..<1))
         } throws: { error in
