@@ -14,7 +14,10 @@ struct SpecStore: Sendable {
 
     /// The on-disk document.
     struct Entry: Codable, Equatable, Sendable {
-        var version = 1
+        /// The layout this server writes and reads. A file from a newer
+        /// server is refused rather than misread.
+        static let currentVersion = 1
+        var version = currentVersion
         var spec: ConsumerSpec
         var desiredState: DesiredState
 
@@ -43,6 +46,11 @@ struct SpecStore: Sendable {
             do {
                 let data = try Data(contentsOf: URL(fileURLWithPath: path))
                 let entry = try StrictJSON.decode(Entry.self, from: [UInt8](data))
+                guard entry.version == Entry.currentVersion else {
+                    problems.append(
+                        "\(path): stored with format version \(entry.version); this consumerd reads version \(Entry.currentVersion)")
+                    continue
+                }
                 try entry.spec.validate()
                 guard "\(entry.spec.name).json" == file else {
                     problems.append("\(path): holds consumer '\(entry.spec.name)'")

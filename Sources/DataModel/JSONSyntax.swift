@@ -3,6 +3,8 @@
 public enum JSONSyntax {
     /// Deeper documents are rejected (bounded work and no pathological inputs downstream).
     public static let defaultMaxDepth = 128
+    /// The nesting stack is two 64-bit words: no deeper limit can be honoured.
+    public static let supportedDepths = 1...128
 
     /// What validation learned on the way.
     public struct Summary: Sendable, Equatable {
@@ -17,10 +19,12 @@ public enum JSONSyntax {
         public var description: String { "\(reason) at byte \(offset)" }
     }
 
+    /// `maxDepth` must be in ``supportedDepths`` (a limit is never lowered silently).
     @discardableResult
     public static func validate(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(SyntaxError) -> Summary {
+        precondition(supportedDepths.contains(maxDepth), "JSON nesting limit \(maxDepth) outside \(supportedDepths)")
         let result = bytes.withUnsafeBufferPointer { buffer in
-            var validator = Validator(buffer, maxDepth: min(maxDepth, 128))
+            var validator = Validator(buffer, maxDepth: maxDepth)
             return validator.run()
         }
         return try result.get()

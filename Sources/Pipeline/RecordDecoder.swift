@@ -32,6 +32,7 @@ public final class JSONRecordDecoder: RecordDecoder {
     public let maxDepth: Int
 
     public init(maxDepth: Int = JSONSyntax.defaultMaxDepth) {
+        precondition(JSONSyntax.supportedDepths.contains(maxDepth), "JSON nesting limit \(maxDepth) outside \(JSONSyntax.supportedDepths)")
         self.maxDepth = maxDepth
     }
 
