@@ -14,6 +14,12 @@ info:
     consumer group, decodes and batches the records, writes each batch durably
     to a sink and only then commits the batch's offsets (at-least-once).
 
+    Authentication: `Authorization: Bearer <token>` when the server has API
+    tokens (`--api-token-file`, `CONSUMERD_API_TOKEN`). The probes are open;
+    `/metrics` is open unless the server runs with `--metrics-auth`. A
+    read-only token may only GET and HEAD. Without tokens the server only
+    listens on loopback (unless `--insecure-no-auth`).
+
     Every error is `{"error": {"code": "...", "message": "...", "field": "..."}}`
     with `field` naming the offending request field (dotted, e.g.
     `batch.max_records`, `topics[2]`, `kafka.session.timeout.ms`) or null.
@@ -22,6 +28,8 @@ info:
     identifier: Apache-2.0
 servers:
   - url: http://127.0.0.1:8080
+security:
+  - bearerAuth: []
 tags:
   - name: consumers
     description: Register and inspect consumers.
@@ -36,6 +44,7 @@ paths:
       operationId: listConsumers
       summary: List consumers with their status.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: All registered consumers, sorted by name.
           content:
@@ -60,6 +69,8 @@ paths:
               kafka: { auto.offset.reset: earliest }
               autostart: true
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "201":
           description: Registered. `Location` points at the consumer.
           headers:
@@ -82,6 +93,8 @@ paths:
       parameters:
         - $ref: "#/components/parameters/Wait"
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/BulkDone" }
         "202": { $ref: "#/components/responses/BulkAccepted" }
         "207": { $ref: "#/components/responses/BulkPartial" }
@@ -94,6 +107,8 @@ paths:
       parameters:
         - $ref: "#/components/parameters/Wait"
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/BulkDone" }
         "202": { $ref: "#/components/responses/BulkAccepted" }
         "207": { $ref: "#/components/responses/BulkPartial" }
@@ -106,6 +121,7 @@ paths:
       operationId: getConsumer
       summary: A consumer's spec (secrets masked) and status.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: The consumer.
           content:
@@ -127,6 +143,8 @@ paths:
           application/json:
             schema: { $ref: "#/components/schemas/ConsumerSpec" }
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200":
           description: Replaced.
           content:
@@ -155,6 +173,8 @@ paths:
       parameters:
         - $ref: "#/components/parameters/Wait"
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "204":
           description: Deleted.
         "202":
@@ -172,6 +192,7 @@ paths:
       operationId: getConsumerStatus
       summary: State, assignment with per-partition offsets and lag, rates, errors.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: The status.
           content:
@@ -188,6 +209,8 @@ paths:
       summary: Start a consumer (resumes a paused one; no-op when running).
       description: Also clears the failure count of a consumer that gave up restarting.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/LifecycleDone" }
         "202": { $ref: "#/components/responses/LifecycleAccepted" }
         "400": { $ref: "#/components/responses/BadRequest" }
@@ -204,6 +227,8 @@ paths:
       operationId: stopConsumer
       summary: Stop gracefully; the last batch is written and committed, then the member leaves its group.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/LifecycleDone" }
         "202": { $ref: "#/components/responses/LifecycleAccepted" }
         "400": { $ref: "#/components/responses/BadRequest" }
@@ -220,6 +245,8 @@ paths:
       operationId: restartConsumer
       summary: Stop gracefully and start a new run (generation + 1).
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/LifecycleDone" }
         "202": { $ref: "#/components/responses/LifecycleAccepted" }
         "400": { $ref: "#/components/responses/BadRequest" }
@@ -237,6 +264,8 @@ paths:
       summary: Stop fetching; the group membership and assignment stay.
       description: The current batch is written and committed before the pause takes effect. Only an active consumer can be paused.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/LifecycleDone" }
         "202": { $ref: "#/components/responses/LifecycleAccepted" }
         "400": { $ref: "#/components/responses/BadRequest" }
@@ -253,6 +282,8 @@ paths:
       operationId: resumeConsumer
       summary: Resume fetching where the consumer paused.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
         "200": { $ref: "#/components/responses/LifecycleDone" }
         "202": { $ref: "#/components/responses/LifecycleAccepted" }
         "400": { $ref: "#/components/responses/BadRequest" }
@@ -273,6 +304,7 @@ paths:
         partitions back on a transient error is degraded. `overall_status` is
         `healthy` (all healthy), `unhealthy` (all unhealthy) or `degraded`.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: The summary.
           content:
@@ -283,6 +315,7 @@ paths:
       tags: [operations]
       operationId: getLiveness
       summary: Liveness probe; 503 when the consumer supervisor has stopped running.
+      security: []
       responses:
         "200":
           description: Alive.
@@ -299,6 +332,7 @@ paths:
       tags: [operations]
       operationId: getReadiness
       summary: Readiness probe; 503 naming unhealthy consumers, or while shutting down.
+      security: []
       responses:
         "200":
           description: Ready.
@@ -314,8 +348,10 @@ paths:
     get:
       tags: [operations]
       operationId: getMetrics
-      summary: Prometheus metrics (text exposition format 0.0.4).
+      summary: Prometheus metrics (text exposition format 0.0.4); open unless the server runs with --metrics-auth.
+      security: []  # a token is required only with --metrics-auth
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: Metrics.
           content:
@@ -327,6 +363,7 @@ paths:
       operationId: listPresets
       summary: The record-path presets a spec can name, with what each fills in.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: Every preset.
           content:
@@ -344,12 +381,18 @@ paths:
       operationId: getOpenAPI
       summary: This document.
       responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
         "200":
           description: The OpenAPI document.
           content:
             application/yaml:
               schema: { type: object }
 components:
+  securitySchemes:
+    bearerAuth:
+      type: http
+      scheme: bearer
+      description: A token from the server's `--api-token-file` or `CONSUMERD_API_TOKEN`.
   parameters:
     Name:
       name: name
@@ -400,6 +443,20 @@ components:
           schema: { $ref: "#/components/schemas/BulkResult" }
     BadRequest:
       description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`) or an invalid parameter (`invalid_parameter`).
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    Unauthorized:
+      description: No token, or one the server does not know (`unauthorized`).
+      headers:
+        WWW-Authenticate:
+          description: '`Bearer realm="consumerd"`, with `error="invalid_token"` for an unknown token.'
+          schema: { type: string }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    Forbidden:
+      description: A read-only token on a call that changes something (`forbidden`).
       content:
         application/json:
           schema: { $ref: "#/components/schemas/Error" }
@@ -771,7 +828,7 @@ components:
     FileSink:
       type: object
       additionalProperties: false
-      required: [type, path]
+      required: [type]
       description: |
         JSON Lines appended to a file and fsynced before offsets are committed;
         a rotated or deleted file is reopened and the batch written again.
@@ -784,7 +841,7 @@ components:
           type: string
           maxLength: 255
           pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
-          description: Relative to the server's sink directory (`<data-dir>/sinks`); no `..`, no hidden components. Default `<name>.jsonl`. Two consumers cannot share a file.
+          description: Relative to the server's sink directory (`<data-dir>/sinks`); no `..`, no hidden components, no symbolic links on the way. Default `<name>.jsonl` (responses always show it). Two consumers cannot share a file.
     StdoutSink:
       type: object
       additionalProperties: false
