@@ -390,7 +390,7 @@ public final class ConsumerManager: Sendable {
         for (name, entry) in registry.entries where name != spec.name {
             var keys = [entry.spec.sink.conflictKey(in: sinkContext(for: entry.spec))]
             if entry.isActive, let running = entry.runtime?.spec { keys.append(running.sink.conflictKey(in: sinkContext(for: running))) }
-            if keys.contains(key) {
+            if keys.contains(where: { $0.map { spec.sink.keysCollide(key, $0) } ?? false }) {
                 return ConsumerManagerError(.conflict, "consumer '\(name)' already writes to \(key)", field: spec.sink.conflictField)
             }
         }

@@ -22,8 +22,8 @@ struct AuditLog: HTTPMiddleware {
                 "method": "\(request.method)",
                 "path": "\(request.path)",
                 "consumer": "\(request.pathParameters["name"] ?? "-")",
-                "status": "\(response.status)",
-                "duration_ms": "\((elapsed.timeInterval * 1_000_000).rounded() / 1000)",
+                "status": .stringConvertible(response.status),
+                "duration_ms": .stringConvertible((elapsed.timeInterval * 1_000_000).rounded() / 1000),
             ])
         return response
     }

@@ -108,6 +108,10 @@ public enum StrictJSON {
             let got = context.debugDescription.hasPrefix("got ") ? ", \(context.debugDescription)" : ""
             return Failure(field: path(context.codingPath), message: "expected \(describe(type))\(got)")
         case .valueNotFound(let type, let context):
+            if context.codingPath.isEmpty {
+                // `null` as the whole body is as malformed as `[]`.
+                return Failure(field: nil, message: "the body must be a JSON object")
+            }
             return Failure(field: path(context.codingPath), message: "must be \(describe(type)), not null")
         case .keyNotFound(let key, let context):
             return Failure(field: path(context.codingPath + [key]), message: "is required")

@@ -262,6 +262,11 @@ public struct FileSinkSpec: SinkSpec {
 
     public func conflictKey(in context: SinkContext) -> String? { target(in: context) }
     public var conflictField: String? { "path" }
+    /// The same file, or one consumer's file where the other needs a
+    /// directory (`sub` and `sub/x.jsonl`): the second could never open.
+    public static func keysCollide(_ key: String, _ other: String) -> Bool {
+        key == other || key.hasPrefix(other + "/") || other.hasPrefix(key + "/")
+    }
     public func target(in context: SinkContext) -> String {
         "\(context.sinkDirectory)/\(path ?? Self.defaultPath(consumer: context.consumer))"
     }

@@ -54,6 +54,7 @@ public struct SinkSection: Sendable, Equatable, Codable {
     public var commits: SinkCommits { spec.commits }
     public var holdsMaskedSecret: Bool { spec.holdsMaskedSecret }
     public func conflictKey(in context: SinkContext) -> String? { spec.conflictKey(in: context) }
+    public func keysCollide(_ key: String, _ other: String) -> Bool { Swift.type(of: spec).keysCollide(key, other) }
     /// `sink.path` for a file sink: where a conflict error points.
     public var conflictField: String { spec.conflictField.map { "sink.\($0)" } ?? "sink" }
     public func target(in context: SinkContext) -> String { spec.target(in: context) }

@@ -20,6 +20,8 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
     func conflictKey(in context: SinkContext) -> String?
     /// The field that names the exclusive target, for the conflict error.
     var conflictField: String? { get }
+    /// Whether two conflict keys of this kind of sink collide (equal, by default).
+    static func keysCollide(_ key: String, _ other: String) -> Bool
     /// Who commits: decides the delivery guarantee.
     var commits: SinkCommits { get }
     /// What it writes to, for status and logs; never a secret.
@@ -41,6 +43,7 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
 extension SinkSpec {
     public func conflictKey(in context: SinkContext) -> String? { nil }
     public var conflictField: String? { nil }
+    public static func keysCollide(_ key: String, _ other: String) -> Bool { key == other }
     public var commits: SinkCommits { .consumer }
     public func redacted() -> Self { self }
     public func restoringSecrets(from previous: Self) -> Self { self }

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 
 /// An exclusive `flock` on `<data-dir>/.lock`: two servers sharing a data
@@ -11,11 +10,11 @@ final class DataDirectoryLock {
         let path = "\(directory)/.lock"
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            throw ValidationError("cannot open \(path): \(String(cString: strerror(errno)))")
+            throw CommandFailure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            throw ValidationError("\(directory) is in use by another consumerd (could not lock \(path))")
+            throw CommandFailure(description: "\(directory) is in use by another consumerd (could not lock \(path))")
         }
     }
 

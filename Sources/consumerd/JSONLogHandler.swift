@@ -68,7 +68,18 @@ struct JSONLogHandler: LogHandler {
         case .string(let string):
             JSONWriter.appendString(string, to: &line)
         case .stringConvertible(let convertible):
-            JSONWriter.appendString(convertible.description, to: &line)
+            // Numbers and booleans logged as values (`.stringConvertible(42)`)
+            // stay numbers and booleans in JSON.
+            switch convertible {
+            case let flag as Bool:
+                line += Array((flag ? "true" : "false").utf8)
+            case let number as any BinaryInteger:
+                line += Array("\(number)".utf8)
+            case let number as Double where number.isFinite:
+                line += Array("\(number)".utf8)
+            default:
+                JSONWriter.appendString(convertible.description, to: &line)
+            }
         case .array(let values):
             line.append(UInt8(ascii: "["))
             for (index, element) in values.enumerated() {

@@ -226,6 +226,11 @@ struct ConsumerManagerTests {
         #expect {
             try fixture.manager.create(shared)
         } throws: { ($0 as? ConsumerManagerError)?.field == "sink.path" }
+        // A file where another consumer's path needs a directory could never open.
+        shared.sink = .file("one.jsonl/inside.jsonl")
+        #expect {
+            try fixture.manager.create(shared)
+        } throws: { ($0 as? ConsumerManagerError)?.field == "sink.path" }
         _ = try fixture.manager.create(fixture.spec("two", topic: "t2", autostart: false))
         #expect {
             try fixture.manager.create(fixture.spec("three", topic: "t3", autostart: false))

@@ -21,6 +21,8 @@ struct ControlPlaneTests {
         }
         check(await fixture.request(.post, "/consumers", json: "{\"name\": "), 400, "invalid_json")
         check(await fixture.request(.post, "/consumers", json: ""), 400, "invalid_json")
+        check(await fixture.request(.post, "/consumers", json: "null"), 400, "invalid_json")
+        check(await fixture.request(.post, "/consumers", json: "[]"), 400, "invalid_json")
         check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"batch":{"max_records":-1}}"#), 400, "invalid_spec", field: "batch.max_records")
         check(await fixture.request(.post, "/consumers", json: #"{"name":"a","topics":["t"],"kafka":{"group.id":"x"}}"#), 400, "invalid_spec", field: "kafka.group.id")
         // Specs that could never start: librdkafka checks these only when a client is created.
@@ -66,9 +68,12 @@ struct ControlPlaneTests {
         try await offPool { [bootstrap = fixture.cluster.bootstrapServers] in
             try Kcat.produce((0..<10).map { #"{"i":\#($0)}"# }, topic: topic, bootstrap: bootstrap, partition: 0)
         }
+        // The commit is asynchronous: the status shows it once its result is in.
         #expect(await eventuallyAsync {
             let status = await fixture.request(.get, "/consumers/orders/status").json
+            let committed = (status["assignment"] as? [[String: Any]])?.compactMap { $0["committed_offset"] as? Int }.reduce(0, +)
             return (status["stats"] as? [String: Any])?["records_written"] as? Int == 10 && status["lag_total"] as? Int == 0
+                && committed == 10
         })
         let status = await fixture.request(.get, "/consumers/orders/status").json
         let assignment = try #require(status["assignment"] as? [[String: Any]])
