@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <ctype.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -28,6 +30,31 @@ static void cmhd_log_trampoline(void *context, const char *format, va_list argum
         message[--length] = '\0';
     }
     consumerd_http_log(context, message);
+}
+
+// Percent-decoding of paths and query values, as libmicrohttpd does, except
+// that %00 and %2F stay encoded: a decoded NUL would cut the path short
+// (`/consumers/a%00b/status` read as `/consumers/a`) and a decoded slash
+// would become a separator. The server refuses paths that keep either.
+static size_t cmhd_unescape(void *context, struct MHD_Connection *connection, char *text) {
+    (void)context;
+    (void)connection;
+    char *read = text;
+    char *write = text;
+    while (*read != '\0') {
+        if (read[0] == '%' && isxdigit((unsigned char)read[1]) && isxdigit((unsigned char)read[2])) {
+            char digits[3] = {read[1], read[2], '\0'};
+            unsigned long value = strtoul(digits, NULL, 16);
+            if (value != 0 && value != '/') {
+                *write++ = (char)value;
+                read += 3;
+                continue;
+            }
+        }
+        *write++ = *read++;
+    }
+    *write = '\0';
+    return (size_t)(write - text);
 }
 
 struct cmhd_limits {
@@ -68,6 +95,7 @@ static inline struct MHD_Daemon *cmhd_start_daemon(const struct sockaddr *addres
                             MHD_OPTION_SOCK_ADDR, address,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, context,
                             MHD_OPTION_NOTIFY_CONNECTION, connection_events, context,
+                            MHD_OPTION_UNESCAPE_CALLBACK, cmhd_unescape, NULL,
                             MHD_OPTION_THREAD_POOL_SIZE, limits.thread_pool_size,
                             MHD_OPTION_CONNECTION_LIMIT, limits.connection_limit,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits.per_ip_connection_limit,

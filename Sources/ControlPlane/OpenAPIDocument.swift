@@ -122,6 +122,7 @@ paths:
       summary: A consumer's spec (secrets masked) and status.
       responses:
         "401": { $ref: "#/components/responses/Unauthorized" }
+        "400": { $ref: "#/components/responses/BadRequest" }
         "200":
           description: The consumer.
           content:
@@ -193,6 +194,7 @@ paths:
       summary: State, assignment with per-partition offsets and lag, rates, errors.
       responses:
         "401": { $ref: "#/components/responses/Unauthorized" }
+        "400": { $ref: "#/components/responses/BadRequest" }
         "200":
           description: The status.
           content:
@@ -442,7 +444,7 @@ components:
         application/json:
           schema: { $ref: "#/components/schemas/BulkResult" }
     BadRequest:
-      description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`) or an invalid parameter (`invalid_parameter`).
+      description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`), an invalid parameter (`invalid_parameter`) or a path with an encoded NUL or slash (`invalid_path`).
       content:
         application/json:
           schema: { $ref: "#/components/schemas/Error" }

@@ -196,6 +196,11 @@ public final class HTTPServer: Sendable {
             {
                 return queue(HTTPError.payloadTooLarge(limit: configuration.maxBodyBytes).response, on: connection)
             }
+            // The decoder left these encoded (see cmhd_unescape in shim.h).
+            if url.contains("%00") || url.lowercased().contains("%2f") {
+                return queue(
+                    HTTPError.badRequest("the path contains an encoded NUL or slash", code: "invalid_path").response, on: connection)
+            }
             return MHD_Result.YES
         }
         let pending = Unmanaged<PendingRequest>.fromOpaque(existing).takeUnretainedValue()

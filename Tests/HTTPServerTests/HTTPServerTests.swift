@@ -39,6 +39,20 @@ struct HTTPServerTests {
         await server.stop()
     }
 
+    @Test("an encoded NUL or slash in the path is refused, not decoded into it")
+    func encodedPath() async throws {
+        let (server, base) = try startServer { request in .text(request.path) }
+        let nul = try await curl(["--path-as-is", "\(base)/consumers/k33%00anything/status"])
+        #expect(nul.status == 400 && nul.body.contains(#""code":"invalid_path""#), "\(nul)")
+        for slash in ["%2f", "%2F"] {
+            let reply = try await curl(["--path-as-is", "\(base)/consumers/a\(slash)b/status"])
+            #expect(reply.status == 400, "\(reply)")
+        }
+        let plain = try await curl(["\(base)/consumers/a%20b/status"])
+        #expect(plain.status == 200 && plain.body == "/consumers/a b/status", "other escapes are decoded: \(plain)")
+        await server.stop()
+    }
+
     @Test("bodies over the limit get 413, announced or streamed")
     func bodyLimit() async throws {
         let (server, base) = try startServer(maxBody: 1024) { request in .text("\(request.body.count)") }
