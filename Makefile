@@ -18,7 +18,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 BUILD_FLAGS ?=
 
-.PHONY: help deps build run test test-swift test-e2e test-asan openapi bench bench-decode bench-sinks clean
+.PHONY: help deps build run test test-swift test-e2e test-asan test-bench-smoke openapi bench bench-decode bench-sinks clean
 
 help:
 	@echo "make run    install what is missing, build, start 'consumerd serve --dev' on $(LISTEN)"
@@ -59,7 +59,13 @@ test: deps openapi
 	swift build --build-tests
 	$(MAKE) test-swift
 	$(MAKE) test-e2e
+	$(MAKE) test-bench-smoke
 	$(MAKE) test-asan
+
+# bench/run.py on a few thousand records with the debug binary: seconds,
+# no timing asserted; only that the benchmark still runs.
+test-bench-smoke:
+	CONSUMERD_BINARY=$(CURDIR)/.build/debug/consumerd $(PYTHON) bench/run.py --smoke --out .build/bench-smoke
 
 # The test tools' interpreter for the Swift suites (fastavro, openapi-spec-validator).
 # Broker faults run last, alone in their own process (see FaultInjectionTests).
