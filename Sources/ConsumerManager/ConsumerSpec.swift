@@ -206,7 +206,7 @@ extension ConsumerSpec {
         try container.encodeIfPresent(alerts, forKey: .alerts)
         try container.encode(batch, forKey: .batch)
         try container.encode(sink, forKey: .sink)
-        try container.encode(kafka, forKey: .kafka)
+        try container.encode(PropertyMap(values: kafka), forKey: .kafka)
         try container.encode(restart, forKey: .restart)
         try container.encode(autostart, forKey: .autostart)
     }
@@ -300,9 +300,29 @@ extension ConsumerSpec.RestartSpec {
 }
 
 /// librdkafka properties as JSON: values may be strings, numbers or booleans
-/// (`"fetch.min.bytes": 1024` is as natural as `"1024"`); all become strings.
-struct PropertyMap: Decodable {
+/// (`"fetch.min.bytes": 1024` is as natural as `"1024"`); all become strings,
+/// and go back out typed: canonical integers as numbers, `true`/`false` as
+/// booleans (secrets always as strings), so GET shows what was sent.
+struct PropertyMap: Codable {
     var values: [String: String]
+
+    init(values: [String: String]) { self.values = values }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: AnyCodingKey.self)
+        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+            let key = AnyCodingKey(stringValue: name)
+            if KafkaConfig.isSensitive(name) {
+                try container.encode(value, forKey: key)
+            } else if value == "true" || value == "false" {
+                try container.encode(value == "true", forKey: key)
+            } else if let number = Int64(value), String(number) == value {
+                try container.encode(number, forKey: key)
+            } else {
+                try container.encode(value, forKey: key)
+            }
+        }
+    }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: AnyCodingKey.self)
