@@ -422,6 +422,9 @@ public final class ConsumerManager: Sendable {
             (current.lastBatchAt.map { $0 > error.at } ?? false) && snapshot?.progress.retrying == nil
         } ?? false
         let state: ConsumerState = switch entry.lifecycle.phase {
+        // A run told to stop for a restart (a new spec, POST restart) is on
+        // its way out, whatever it last reported.
+        case .active where entry.lifecycle.restartsAfterRun && snapshot?.state.isActive == true: .stopping
         case .active: snapshot?.state ?? .starting
         case .failed, .backingOff: .failed
         case .idle: snapshot?.state == .failed ? .failed : .stopped

@@ -255,8 +255,11 @@ struct ConsumerManagerTests {
         #expect(await eventually { fixture.state("evolving") == .running })
         var updated = fixture.spec("evolving", topic: topic, maxRecords: 7)
         updated.format = .init(type: .string)
-        let (_, created) = try fixture.manager.replace("evolving", with: updated)
+        let (answer, created) = try fixture.manager.replace("evolving", with: updated)
         #expect(!created)
+        // The answer does not show the old run as if nothing happened.
+        #expect(answer.spec.batch.maxRecords == 7)
+        #expect(answer.state != .running || answer.generation == 2, "\(answer.state) in run \(answer.generation)")
         #expect(await eventually {
             guard let status = try? fixture.manager.status("evolving") else { return false }
             return status.generation == 2 && status.state == .running && status.spec.batch.maxRecords == 7
