@@ -157,8 +157,11 @@ struct PartitionProgress {
         // The cached watermark is refreshed periodically; a committed offset
         // proves the log already reaches at least that far.
         let high = highWatermark.map { max($0, committed ?? $0) }
+        // Likewise the position is read periodically while commits land in
+        // between: the consumer has read at least as far as it committed.
+        let reached = position.map { max($0, committed ?? $0) } ?? committed
         return PartitionStatus(
             topic: partition.topic, partition: partition.partition, committedOffset: committed,
-            position: position, highWatermark: high, lowWatermark: lowWatermark, paused: paused)
+            position: reached, highWatermark: high, lowWatermark: lowWatermark, paused: paused)
     }
 }

@@ -245,6 +245,28 @@ struct ConsumerManagerTests {
         await fixture.shutdown()
     }
 
+    @Test("100 racing restart calls: every restart counted happened, and merged calls count once")
+    func racingRestarts() async throws {
+        let fixture = try ManagerFixture()
+        defer { fixture.remove() }
+        let topic = uniqueName("raced")
+        try fixture.cluster.createTopic(topic, partitions: 1)
+        _ = try fixture.manager.create(fixture.spec("raced", topic: topic))
+        #expect(await eventually { fixture.state("raced") == .running })
+        try await offPool { [manager = fixture.manager] in
+            DispatchQueue.concurrentPerform(iterations: 100) { _ in _ = try? manager.perform(.restart, on: "raced") }
+        }
+        #expect(await eventually(timeout: .seconds(60)) {
+            guard let status = try? fixture.manager.status("raced") else { return false }
+            return status.state == .running && status.desiredState == .running
+        })
+        let status = try fixture.manager.status("raced")
+        // Run 1 was the first start; each restart counted launched one more run.
+        #expect(status.restarts == status.generation - 1, "restarts \(status.restarts), generation \(status.generation)")
+        #expect(status.restarts >= 1 && status.restarts <= 100)
+        await fixture.shutdown()
+    }
+
     @Test("replacing a running consumer's spec restarts it with the new spec")
     func replaceRunning() async throws {
         let fixture = try ManagerFixture()
