@@ -30,7 +30,12 @@ public final class HTTPServer: Sendable {
         public var requestReceiveTimeout: Duration = .seconds(15)
         public var maxBodyBytes = 1 << 20
         /// Per-connection memory for headers and buffers (bounds header size).
-        public var connectionMemoryLimit = 64 << 10
+        /// libmicrohttpd keeps the request line, headers and every query
+        /// parameter in it; when it runs out it may close without answering,
+        /// so it is sized for ~1,000 parameters and the server refuses more
+        /// than ``maxQueryParameters`` with a JSON error itself.
+        public var connectionMemoryLimit = 128 << 10
+        public var maxQueryParameters = 32
         /// How long ``HTTPServer/stop()`` waits for running handlers.
         public var shutdownGracePeriod: Duration = .seconds(10)
         /// Serve HTTPS with this certificate and key instead of plain HTTP.
@@ -195,6 +200,12 @@ public final class HTTPServer: Sendable {
                 length > configuration.maxBodyBytes.multipliedReportingOverflow(by: 16).partialValue
             {
                 return queue(HTTPError.payloadTooLarge(limit: configuration.maxBodyBytes).response, on: connection)
+            }
+            if pending.query.count > configuration.maxQueryParameters {
+                return queue(
+                    HTTPError.badRequest(
+                        "at most \(configuration.maxQueryParameters) query parameters", code: "invalid_parameter"
+                    ).response, on: connection)
             }
             // The decoder left these encoded (see cmhd_unescape in shim.h).
             if url.contains("%00") || url.lowercased().contains("%2f") {

@@ -39,7 +39,7 @@ struct HTTPServerTests {
         await server.stop()
     }
 
-    @Test("an encoded NUL or slash in the path is refused, not decoded into it")
+    @Test("an encoded NUL or slash in the path is refused, not decoded into it; so are 950 query parameters")
     func encodedPath() async throws {
         let (server, base) = try startServer { request in .text(request.path) }
         let nul = try await curl(["--path-as-is", "\(base)/consumers/k33%00anything/status"])
@@ -48,6 +48,9 @@ struct HTTPServerTests {
             let reply = try await curl(["--path-as-is", "\(base)/consumers/a\(slash)b/status"])
             #expect(reply.status == 400, "\(reply)")
         }
+        let many = (0..<950).map { "p\($0)=v" }.joined(separator: "&")
+        let crowded = try await curl(["\(base)/health?\(many)"])
+        #expect(crowded.status == 400 && crowded.body.contains(#""code":"invalid_parameter""#), "\(crowded.status)")
         let plain = try await curl(["\(base)/consumers/a%20b/status"])
         #expect(plain.status == 200 && plain.body == "/consumers/a b/status", "other escapes are decoded: \(plain)")
         await server.stop()
