@@ -18,7 +18,7 @@ LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= ./data
 BUILD_FLAGS ?=
 
-.PHONY: help deps build run test test-swift test-e2e test-asan test-bench-smoke openapi bench bench-decode bench-sinks clean
+.PHONY: help deps build run test test-swift test-e2e test-asan test-bench-smoke openapi bench bench-decode bench-sinks bench-scale clean
 
 help:
 	@echo "make run    install what is missing, build, start 'consumerd serve --dev' on $(LISTEN)"
@@ -66,6 +66,7 @@ test: deps openapi
 # no timing asserted; only that the benchmark still runs.
 test-bench-smoke:
 	CONSUMERD_BINARY=$(CURDIR)/.build/debug/consumerd $(PYTHON) bench/run.py --smoke --out .build/bench-smoke
+	CONSUMERD_BINARY=$(CURDIR)/.build/debug/consumerd $(PYTHON) bench/scale.py --smoke --out .build/bench-smoke
 
 # The test tools' interpreter for the Swift suites (fastavro, openapi-spec-validator).
 # Broker faults run last, alone in their own process (see FaultInjectionTests).
@@ -82,6 +83,11 @@ test-e2e:
 bench: deps
 	swift build -c release
 	bench/run.sh
+
+# 1,000 consumers on one server: memory, threads, start/restart times, API sizes.
+bench-scale: deps
+	swift build -c release --product consumerd
+	/usr/bin/python3 bench/scale.py
 
 # Records/s through each sink, release build, servers started by the script.
 bench-sinks: deps
