@@ -197,10 +197,7 @@ struct ConsumerManagerTests {
     func deleteRunning() async throws {
         let fixture = try ManagerFixture()
         defer { fixture.remove() }
-        let topic = uniqueName("doomed")
-        try fixture.cluster.createTopic(topic, partitions: 1)
-        _ = try fixture.manager.create(fixture.spec("doomed", topic: topic))
-        #expect(await eventually { fixture.state("doomed") == .running })
+        _ = try await fixture.runningConsumer("doomed")
         #expect(FileManager.default.fileExists(atPath: "\(fixture.directory.path)/consumers/doomed.json"))
         guard case .stopping = try fixture.manager.delete("doomed") else {
             Issue.record("a running consumer should drain first")
@@ -249,10 +246,7 @@ struct ConsumerManagerTests {
     func racingRestarts() async throws {
         let fixture = try ManagerFixture()
         defer { fixture.remove() }
-        let topic = uniqueName("raced")
-        try fixture.cluster.createTopic(topic, partitions: 1)
-        _ = try fixture.manager.create(fixture.spec("raced", topic: topic))
-        #expect(await eventually { fixture.state("raced") == .running })
+        _ = try await fixture.runningConsumer("raced")
         try await offPool { [manager = fixture.manager] in
             DispatchQueue.concurrentPerform(iterations: 100) { _ in _ = try? manager.perform(.restart, on: "raced") }
         }
@@ -271,10 +265,7 @@ struct ConsumerManagerTests {
     func replaceRunning() async throws {
         let fixture = try ManagerFixture()
         defer { fixture.remove() }
-        let topic = uniqueName("evolving")
-        try fixture.cluster.createTopic(topic, partitions: 1)
-        _ = try fixture.manager.create(fixture.spec("evolving", topic: topic))
-        #expect(await eventually { fixture.state("evolving") == .running })
+        let topic = try await fixture.runningConsumer("evolving")
         var updated = fixture.spec("evolving", topic: topic, maxRecords: 7)
         updated.format = .init(type: .string)
         let (answer, created) = try fixture.manager.replace("evolving", with: updated)

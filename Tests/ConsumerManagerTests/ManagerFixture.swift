@@ -59,6 +59,15 @@ final class ManagerFixture: Sendable {
 
     func state(_ name: String) -> ConsumerState? { try? manager.status(name).state }
 
+    /// Registers `name` on a new topic of its own and waits until it runs; returns the topic.
+    func runningConsumer(_ name: String, partitions: Int32 = 1) async throws -> String {
+        let topic = uniqueName(name)
+        try cluster.createTopic(topic, partitions: partitions)
+        _ = try manager.create(spec(name, topic: topic))
+        #expect(await eventually { self.state(name) == .running })
+        return topic
+    }
+
     func produce(_ values: [String], topic: String, partition: Int32? = nil) async throws {
         let bootstrap = cluster.bootstrapServers
         try await offPool { try Kcat.produce(values, topic: topic, bootstrap: bootstrap, partition: partition) }
