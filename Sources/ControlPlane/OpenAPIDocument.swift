@@ -414,8 +414,7 @@ components:
         202 when something changed, 200 when the consumer already was there.
       schema:
         type: number
-        exclusiveMinimum: true
-        minimum: 0
+        exclusiveMinimum: 0
         maximum: 300
   responses:
     LifecycleAccepted:
