@@ -5,7 +5,7 @@ import Foundation
 /// outage) and start it again on the same port with the same ids.
 public final class SchemaRegistryServer: @unchecked Sendable {
     public private(set) var port: Int = 0
-    private var process: Process?
+    private var process: ChildProcess?
     private let stateFile: String
     private let credentials: String?
 
@@ -30,7 +30,7 @@ public final class SchemaRegistryServer: @unchecked Sendable {
     }
 
     public func stop() {
-        if let process { terminate(process) }
+        process?.terminate()
         process = nil
     }
 
@@ -48,40 +48,20 @@ public final class SchemaRegistryServer: @unchecked Sendable {
 }
 
 /// Starts a test server script that prints "listening on PORT" first; returns it and the port.
-func startListening(_ script: String, _ arguments: [String]) throws -> (Process, Int) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: TestPython.path)
-    process.arguments = ["\(TestPython.packageRoot)/\(script)"] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    var line = Data()
-    while let byte = try output.fileHandleForReading.read(upToCount: 1), let first = byte.first, first != 0x0A {
-        line.append(first)
-    }
-    guard let text = String(data: line, encoding: .utf8), text.hasPrefix("listening on "), let bound = Int(text.dropFirst(13)) else {
+func startListening(_ script: String, _ arguments: [String]) throws -> (ChildProcess, Int) {
+    let process = try ChildProcess(TestPython.path, ["\(TestPython.packageRoot)/\(script)"] + arguments)
+    let text = process.readLine()
+    guard text.hasPrefix("listening on "), let bound = Int(text.dropFirst(13)) else {
         process.terminate()
-        throw CommandFailed(command: script, status: -1, stderr: "did not start: \(String(decoding: line, as: UTF8.self))")
+        throw CommandFailed(command: script, status: -1, stderr: "did not start: \(text)")
     }
     return (process, bound)
-}
-
-/// Stops a test server (SIGTERM, SIGKILL after 5 s) and waits for it to exit.
-/// Polls instead of `waitUntilExit`, which spins a run loop on Linux.
-func terminate(_ process: Process) {
-    guard process.isRunning else { return }
-    process.terminate()
-    let deadline = ContinuousClock.now + .seconds(5)
-    while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    while process.isRunning { usleep(20_000) }
 }
 
 /// The HTTP sink's test endpoint (Tests/support/http_receiver.py).
 public final class HTTPReceiver: @unchecked Sendable {
     public let port: Int
-    private let process: Process
+    private let process: ChildProcess
     public var url: String { "http://127.0.0.1:\(port)/ingest" }
 
     public static func start(failFirst: Int = 0, refuseIDs: [Int] = []) async throws -> HTTPReceiver {
@@ -92,12 +72,12 @@ public final class HTTPReceiver: @unchecked Sendable {
         return HTTPReceiver(process: process, port: port)
     }
 
-    private init(process: Process, port: Int) {
+    private init(process: ChildProcess, port: Int) {
         self.process = process
         self.port = port
     }
 
-    deinit { terminate(process) }
+    deinit { process.terminate() }
 
     /// Every accepted record's value id, in arrival order, with the request's
     /// Idempotency-Key and Authorization.
