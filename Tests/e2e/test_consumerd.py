@@ -150,7 +150,8 @@ class EndToEnd(unittest.TestCase):
         before = len(self.sink_lines())
         self.produce_kcat(100, 2500)
         type(self).produced += 100
-        time.sleep(3)
+        # The consumer sees the 100 new records (its lag) and still writes none of them.
+        wait_for(lambda: self.server.status("trades")["lag_total"] == 100, timeout=30, message="the new records as lag")
         self.assertEqual(len(self.sink_lines()), before, "nothing is written while paused")
         _, body = self.server.json("GET", "/consumers/trades/status")
         self.assertTrue(body["assignment"] and all(p["paused"] for p in body["assignment"]))

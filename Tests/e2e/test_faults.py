@@ -148,7 +148,10 @@ class Faults(unittest.TestCase):
         self.assertIn("No space left on device", status["last_error"]["message"])
         self.assertFalse(status["last_error"]["resolved"])
         self.assertEqual(server.request("GET", "/health/ready")[0], 200, "degraded is still ready")
-        time.sleep(3)  # the outage lasts: retries go on, nothing is committed past the sink
+        # The outage lasts: retries go on (three more attempts), nothing is committed past the sink.
+        attempts = status["retrying"]["attempts"]
+        wait_for(lambda: server.status("disk")["retrying"]["attempts"] >= attempts + 3, timeout=30,
+                 message="the sink write retried while the disk is full")
         self.assertEqual(committed(broker.bootstrap, "consumerd-disk", topic, PARTITIONS), before,
                          "nothing past the full disk is committed")
         sink_lines(sink, live=True)  # every complete line parses; the last is checked once writes are over

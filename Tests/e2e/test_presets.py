@@ -119,6 +119,9 @@ class Presets(unittest.TestCase):
         for preset in SAMPLES:
             want = expected.get(preset, COUNT)
             wait_for(lambda: len(self.lines(preset, live=True)) == want, timeout=60, message=f"{want} records from the {preset} consumer")
+            # The stage counters are published with the batch's progress, a moment after its write.
+            wait_for(lambda: self.server.status(preset)["stages"][0]["kept"] == COUNT, timeout=30,
+                     message=f"the {preset} consumer's decode counter")
             _, status = self.server.json("GET", f"/consumers/{preset}/status")
             self.assertEqual(status["state"], "running", status)
             self.assertEqual(status["health"]["status"], "healthy", status)
