@@ -40,7 +40,31 @@ def wait_until(condition, timeout, what):
     raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
 
-class Postgres:
+class Server:
+    """A server process in a session of its own, with its files under `self.base`."""
+    stop_signal = signal.SIGTERM
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            # To the whole session: runuser (PostgreSQL's wrapper) does not pass signals on.
+            os.killpg(self.process.pid, self.stop_signal)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+
+class Postgres(Server):
+    stop_signal = signal.SIGINT  # fast shutdown: disconnects clients
+
     def __init__(self):
         self.base = tempfile.mkdtemp(prefix="consumerd-pg-")
         self.data = os.path.join(self.base, "data")
@@ -68,25 +92,7 @@ class Postgres:
             raise RuntimeError(f"postgres exited with {self.process.returncode}; see {self.log}")
         return subprocess.run([f"{PG_BIN}/pg_isready", "-q", "-h", self.base, "-U", "postgres"]).returncode == 0
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            # Fast shutdown (disconnects clients), to the whole session: runuser does not pass signals on.
-            os.killpg(self.process.pid, signal.SIGINT)
-            self.process.wait(timeout=30)
-        self.process = None
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.close()
-
-
-class Redis:
+class Redis(Server):
     def __init__(self):
         self.base = tempfile.mkdtemp(prefix="consumerd-redis-")
         self.socket = os.path.join(self.base, "redis.sock")
@@ -112,21 +118,6 @@ class Redis:
     def cli(self, *arguments):
         return subprocess.run(["redis-cli", "-s", self.socket, *arguments], capture_output=True, check=True).stdout.decode()
 
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.process = None
-
-    def close(self):
-        self.stop()
-        shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *_):
-        self.close()
 
 
 def main():
