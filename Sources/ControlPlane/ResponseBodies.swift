@@ -7,10 +7,10 @@ import Pipeline
 // documented in openapi.yaml; domain types stay free of wire concerns.
 
 /// A consumer with its spec and status (`GET /consumers/{name}`).
-struct ConsumerResource: Encodable {
-    var name: String
-    var spec: ConsumerSpec
-    var status: StatusBody
+public struct ConsumerResource: Codable, Sendable {
+    public var name: String
+    public var spec: ConsumerSpec
+    public var status: StatusBody
 
     init(_ status: ConsumerStatus) {
         name = status.name
@@ -19,39 +19,39 @@ struct ConsumerResource: Encodable {
     }
 }
 
-struct ConsumerList: Encodable {
-    var consumers: [StatusBody]
-    var count: Int
+public struct ConsumerList: Codable, Sendable {
+    public var consumers: [StatusBody]
+    public var count: Int
 }
 
 /// `GET /consumers/{name}/status` and the body of lifecycle verbs.
-struct StatusBody: Encodable {
-    var name: String
-    var state: String
-    var desiredState: String
-    var since: String
-    var generation: Int
-    var deleting: Bool
-    var groupID: String
-    var sink: SinkBody
-    var assignment: [PartitionBody]
-    @Nullable var lagTotal: Int64?
+public struct StatusBody: Codable, Sendable {
+    public var name: String
+    public var state: String
+    public var desiredState: String
+    public var since: String
+    public var generation: Int
+    public var deleting: Bool
+    public var groupID: String
+    public var sink: SinkBody
+    public var assignment: [PartitionBody]
+    @Nullable public var lagTotal: Int64?
     /// When positions, watermarks and lag were read.
-    @Nullable var measuredAt: String?
-    @Nullable var groupLag: GroupLagBody?
-    @Nullable var brokers: BrokersBody?
-    @Nullable var retrying: RetryingBody?
-    var stats: StatsBody
-    var totals: StatsBody
-    var stages: [StageBody]
-    var qualityViolations: [String: Int64]
-    @Nullable var sequence: SequenceBody?
-    var rates: RatesBody
-    @Nullable var lastError: ErrorBody?
-    var consecutiveFailures: Int
-    var restarts: Int
-    @Nullable var nextRestartAt: String?
-    var health: HealthBody
+    @Nullable public var measuredAt: String?
+    @Nullable public var groupLag: GroupLagBody?
+    @Nullable public var brokers: BrokersBody?
+    @Nullable public var retrying: RetryingBody?
+    public var stats: StatsBody
+    public var totals: StatsBody
+    public var stages: [StageBody]
+    public var qualityViolations: [String: Int64]
+    @Nullable public var sequence: SequenceBody?
+    public var rates: RatesBody
+    @Nullable public var lastError: ErrorBody?
+    public var consecutiveFailures: Int
+    public var restarts: Int
+    @Nullable public var nextRestartAt: String?
+    public var health: HealthBody
 
     init(_ status: ConsumerStatus) {
         name = status.name
@@ -83,7 +83,7 @@ struct StatusBody: Encodable {
         health = HealthBody(status.health)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case name, state, since, generation, deleting, sink, assignment, stats, totals, stages, sequence, rates, restarts, health
         case brokers, retrying
         case measuredAt = "measured_at"
@@ -98,19 +98,19 @@ struct StatusBody: Encodable {
     }
 }
 
-struct SinkBody: Encodable {
-    var type: String
-    var target: String
+public struct SinkBody: Codable, Sendable {
+    public var type: String
+    public var target: String
 }
 
-struct PartitionBody: Encodable {
-    var topic: String
-    var partition: Int32
-    @Nullable var committedOffset: Int64?
-    @Nullable var position: Int64?
-    @Nullable var highWatermark: Int64?
-    @Nullable var lag: Int64?
-    var paused: Bool
+public struct PartitionBody: Codable, Sendable {
+    public var topic: String
+    public var partition: Int32
+    @Nullable public var committedOffset: Int64?
+    @Nullable public var position: Int64?
+    @Nullable public var highWatermark: Int64?
+    @Nullable public var lag: Int64?
+    public var paused: Bool
 
     init(_ status: PartitionStatus) {
         topic = status.topic
@@ -122,24 +122,24 @@ struct PartitionBody: Encodable {
         paused = status.paused
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case topic, partition, position, lag, paused
         case committedOffset = "committed_offset"
         case highWatermark = "high_watermark"
     }
 }
 
-struct StatsBody: Encodable {
-    var messagesConsumed: Int64
-    var recordsWritten: Int64
-    var recordsDropped: Int64
-    var recordsDeadLettered: Int64
-    var errors: Int64
-    var batches: Int64
-    var commits: Int64
-    @Nullable var lastBatchAt: String?
-    var lastBatchRecords: Int
-    @Nullable var lastBatchDurationSeconds: Double?
+public struct StatsBody: Codable, Sendable {
+    public var messagesConsumed: Int64
+    public var recordsWritten: Int64
+    public var recordsDropped: Int64
+    public var recordsDeadLettered: Int64
+    public var errors: Int64
+    public var batches: Int64
+    public var commits: Int64
+    @Nullable public var lastBatchAt: String?
+    public var lastBatchRecords: Int
+    @Nullable public var lastBatchDurationSeconds: Double?
 
     init(_ stats: RuntimeStats) {
         messagesConsumed = stats.messagesConsumed
@@ -154,7 +154,7 @@ struct StatsBody: Encodable {
         lastBatchDurationSeconds = stats.lastBatchDuration.map(seconds)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case errors, batches, commits
         case messagesConsumed = "messages_consumed"
         case recordsWritten = "records_written"
@@ -167,16 +167,16 @@ struct StatsBody: Encodable {
 }
 
 /// What one record-path stage did in the current run.
-struct StageBody: Encodable {
-    var stage: String
-    var input: Int64
-    var kept: Int64
-    var dropped: Int64
-    var deadLettered: Int64
-    var failed: Int64
+public struct StageBody: Codable, Sendable {
+    public var stage: String
+    public var input: Int64
+    public var kept: Int64
+    public var dropped: Int64
+    public var deadLettered: Int64
+    public var failed: Int64
     /// Per outcome, per reason.
-    var reasons: [String: [String: Int64]]
-    @Nullable var lastError: StageErrorBody?
+    public var reasons: [String: [String: Int64]]
+    @Nullable public var lastError: StageErrorBody?
 
     init(_ counts: StageCounts) {
         stage = counts.stage.rawValue
@@ -189,7 +189,7 @@ struct StageBody: Encodable {
         lastError = counts.lastError.map(StageErrorBody.init)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case stage, kept, dropped, failed, reasons
         case input = "in"
         case deadLettered = "dead_lettered"
@@ -197,11 +197,11 @@ struct StageBody: Encodable {
     }
 }
 
-struct StageErrorBody: Encodable {
-    var reason: String
-    var message: String
-    @Nullable var record: String?
-    var at: String
+public struct StageErrorBody: Codable, Sendable {
+    public var reason: String
+    public var message: String
+    @Nullable public var record: String?
+    public var at: String
 
     init(_ error: StageError) {
         reason = error.reason
@@ -211,21 +211,21 @@ struct StageErrorBody: Encodable {
     }
 }
 
-struct SequenceBody: Encodable {
-    var gaps: Int64
-    var missing: Int64
-    var duplicates: Int64
-    var outOfOrder: Int64
-    var unsequenced: Int64
-    var trackedKeys: Int
-    var recentGaps: [Gap]
+public struct SequenceBody: Codable, Sendable {
+    public var gaps: Int64
+    public var missing: Int64
+    public var duplicates: Int64
+    public var outOfOrder: Int64
+    public var unsequenced: Int64
+    public var trackedKeys: Int
+    public var recentGaps: [Gap]
 
-    struct Gap: Encodable {
-        var key: String
-        var expected: Int64
-        var received: Int64
-        var record: String
-        var at: String
+    public struct Gap: Codable, Sendable {
+        public var key: String
+        public var expected: Int64
+        public var received: Int64
+        public var record: String
+        public var at: String
     }
 
     init(_ statistics: SequenceStatistics) {
@@ -240,7 +240,7 @@ struct SequenceBody: Encodable {
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case gaps, missing, duplicates, unsequenced
         case outOfOrder = "out_of_order"
         case trackedKeys = "tracked_keys"
@@ -248,10 +248,10 @@ struct SequenceBody: Encodable {
     }
 }
 
-struct RatesBody: Encodable {
-    var inputRowsPerSecond: Double
-    var processedRowsPerSecond: Double
-    var processingRatio: Double
+public struct RatesBody: Codable, Sendable {
+    public var inputRowsPerSecond: Double
+    public var processedRowsPerSecond: Double
+    public var processingRatio: Double
 
     init(_ rates: Rates) {
         inputRowsPerSecond = rounded(rates.inputRowsPerSecond)
@@ -259,19 +259,19 @@ struct RatesBody: Encodable {
         processingRatio = rounded(rates.processingRatio)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case inputRowsPerSecond = "input_rows_per_second"
         case processedRowsPerSecond = "processed_rows_per_second"
         case processingRatio = "processing_ratio"
     }
 }
 
-struct ErrorBody: Encodable {
-    var stage: String
-    var message: String
-    var at: String
+public struct ErrorBody: Codable, Sendable {
+    public var stage: String
+    public var message: String
+    public var at: String
     /// Over: a batch went through after it and nothing is retried.
-    var resolved: Bool
+    public var resolved: Bool
 
     init(_ failure: ConsumerFailure, resolved: Bool = false) {
         stage = failure.stage
@@ -283,21 +283,21 @@ struct ErrorBody: Encodable {
 
 /// The group's lag over every partition of the consumer's topics, owned by
 /// any member or none, as the lag monitor last measured it.
-struct GroupLagBody: Encodable {
-    var measuredAt: String
-    var total: Int64
-    var partitions: [Partition]
-    @Nullable var verdict: String?
-    @Nullable var error: String?
+public struct GroupLagBody: Codable, Sendable {
+    public var measuredAt: String
+    public var total: Int64
+    public var partitions: [Partition]
+    @Nullable public var verdict: String?
+    @Nullable public var error: String?
 
-    struct Partition: Encodable {
-        var topic: String
-        var partition: Int32
-        @Nullable var committedOffset: Int64?
-        var highWatermark: Int64
-        var lag: Int64
+    public struct Partition: Codable, Sendable {
+        public var topic: String
+        public var partition: Int32
+        @Nullable public var committedOffset: Int64?
+        public var highWatermark: Int64
+        public var lag: Int64
 
-        enum CodingKeys: String, CodingKey {
+        public enum CodingKeys: String, CodingKey {
             case topic, partition, lag
             case committedOffset = "committed_offset"
             case highWatermark = "high_watermark"
@@ -314,17 +314,17 @@ struct GroupLagBody: Encodable {
         error = report.error
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case total, partitions, verdict, error
         case measuredAt = "measured_at"
     }
 }
 
-struct BrokersBody: Encodable {
-    var up: Int
-    var known: Int
-    @Nullable var lastContact: String?
-    var reportedAt: String
+public struct BrokersBody: Codable, Sendable {
+    public var up: Int
+    public var known: Int
+    @Nullable public var lastContact: String?
+    public var reportedAt: String
 
     init(_ status: BrokerStatus) {
         up = status.up
@@ -333,7 +333,7 @@ struct BrokersBody: Encodable {
         reportedAt = timestamp(status.reportedAt)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case up, known
         case lastContact = "last_contact"
         case reportedAt = "reported_at"
@@ -341,14 +341,14 @@ struct BrokersBody: Encodable {
 }
 
 /// A transient error being waited out.
-struct RetryingBody: Encodable {
-    var stage: String
-    var message: String
-    var waiting: String
-    var attempts: Int
-    var since: String
-    var nextAttemptAt: String
-    var exhausted: Bool
+public struct RetryingBody: Codable, Sendable {
+    public var stage: String
+    public var message: String
+    public var waiting: String
+    public var attempts: Int
+    public var since: String
+    public var nextAttemptAt: String
+    public var exhausted: Bool
 
     init(_ state: RetryState) {
         stage = state.error.stage
@@ -360,16 +360,16 @@ struct RetryingBody: Encodable {
         exhausted = state.exhausted
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case stage, message, waiting, attempts, since, exhausted
         case nextAttemptAt = "next_attempt_at"
     }
 }
 
-struct HealthBody: Encodable {
-    var status: String
-    @Nullable var reason: String?
-    @Nullable var lastCheck: String?
+public struct HealthBody: Codable, Sendable {
+    public var status: String
+    @Nullable public var reason: String?
+    @Nullable public var lastCheck: String?
 
     init(_ health: ConsumerHealth) {
         status = health.status.rawValue
@@ -377,32 +377,32 @@ struct HealthBody: Encodable {
         lastCheck = health.lastCheck.map(timestamp)
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case status, reason
         case lastCheck = "last_check"
     }
 }
 
 /// `GET /health`: the seeds' summary shape.
-struct HealthSummaryBody: Encodable {
-    var totalConsumers: Int
-    var healthyConsumers: Int
-    var degradedConsumers: Int
-    var unhealthyConsumers: Int
-    var overallStatus: String
-    var consumerDetails: [String: Detail]
+public struct HealthSummaryBody: Codable, Sendable {
+    public var totalConsumers: Int
+    public var healthyConsumers: Int
+    public var degradedConsumers: Int
+    public var unhealthyConsumers: Int
+    public var overallStatus: String
+    public var consumerDetails: [String: Detail]
 
-    struct Detail: Encodable {
-        var status: String
-        var state: String
-        var desiredState: String
-        @Nullable var reason: String?
-        var consecutiveFailures: Int
-        @Nullable var lastCheck: String?
-        @Nullable var lastError: ErrorBody?
-        var metrics: RatesBody
+    public struct Detail: Codable, Sendable {
+        public var status: String
+        public var state: String
+        public var desiredState: String
+        @Nullable public var reason: String?
+        public var consecutiveFailures: Int
+        @Nullable public var lastCheck: String?
+        @Nullable public var lastError: ErrorBody?
+        public var metrics: RatesBody
 
-        enum CodingKeys: String, CodingKey {
+        public enum CodingKeys: String, CodingKey {
             case status, state, reason, metrics
             case desiredState = "desired_state"
             case consecutiveFailures = "consecutive_failures"
@@ -426,7 +426,7 @@ struct HealthSummaryBody: Encodable {
         })
     }
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case totalConsumers = "total_consumers"
         case healthyConsumers = "healthy_consumers"
         case degradedConsumers = "degraded_consumers"
@@ -436,26 +436,26 @@ struct HealthSummaryBody: Encodable {
     }
 }
 
-struct ProbeBody: Encodable {
-    var status: String
-    var reason: String?
-    var unhealthyConsumers: [String]?
+public struct ProbeBody: Codable, Sendable {
+    public var status: String
+    public var reason: String?
+    public var unhealthyConsumers: [String]?
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey {
         case status, reason
         case unhealthyConsumers = "unhealthy_consumers"
     }
 }
 
 /// `GET /presets`: each preset's name, summary and the sections it fills.
-struct PresetList: Encodable {
-    var presets: [PresetBody]
+public struct PresetList: Codable, Sendable {
+    public var presets: [PresetBody]
 }
 
-struct PresetBody: Encodable {
-    var name: String
-    var summary: String
-    var content: Value
+public struct PresetBody: Codable, Sendable {
+    public var name: String
+    public var summary: String
+    public var content: Value
 
     init(_ preset: Preset) {
         name = preset.rawValue
@@ -466,32 +466,37 @@ struct PresetBody: Encodable {
 }
 
 /// `POST /consumers/start-all|stop-all`: one entry per consumer.
-struct BulkResultBody: Encodable {
-    var results: [String: Entry]
+public struct BulkResultBody: Codable, Sendable {
+    public var results: [String: Entry]
 
-    struct Entry: Encodable {
-        var changed: Bool?
-        var status: StatusBody?
-        var error: ErrorDetail?
+    public struct Entry: Codable, Sendable {
+        public var changed: Bool?
+        public var status: StatusBody?
+        public var error: ErrorDetail?
     }
 
-    struct ErrorDetail: Encodable {
-        var code: String
-        var message: String
+    public struct ErrorDetail: Codable, Sendable {
+        public var code: String
+        public var message: String
     }
 }
 
 /// Encodes `nil` as `null` instead of leaving the key out, so every
 /// documented field is always present in a response.
 @propertyWrapper
-struct Nullable<Value: Encodable>: Encodable {
-    var wrappedValue: Value?
+public struct Nullable<Value: Codable & Sendable>: Codable, Sendable {
+    public var wrappedValue: Value?
 
-    init(wrappedValue: Value?) {
+    public init(wrappedValue: Value?) {
         self.wrappedValue = wrappedValue
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         if let wrappedValue {
             try container.encode(wrappedValue)
