@@ -3,9 +3,14 @@ import Pipeline
 import Sinks
 
 extension ConsumerLoop: KafkaConsumerDelegate {
-    /// A sink that keeps its own offsets is where newly assigned partitions
-    /// resume. When it cannot answer, they wait, paused, until it can.
+    /// An operator's offset reset, or else a sink that keeps its own offsets,
+    /// is where newly assigned partitions resume. When the sink cannot
+    /// answer, they wait, paused, until it can.
     func consumer(_ consumer: KafkaConsumer, startingOffsetsFor assigned: [TopicPartition]) -> [TopicPartition: Int64] {
+        if let reset = offsetReset?.offsets(for: assigned), !reset.isEmpty {
+            resetToCommit = reset.map { TopicPartitionOffset($0.key, offset: $0.value) }.sorted { $0.topicPartition < $1.topicPartition }
+            return reset
+        }
         guard let sink, sink.commits == .sinkStoresOffsets, !assigned.isEmpty else { return [:] }
         do {
             let stored = try sink.storedOffsets(for: assigned)
@@ -42,6 +47,7 @@ extension ConsumerLoop: KafkaConsumerDelegate {
     }
     func consumer(_ consumer: KafkaConsumer, didAssign assigned: [TopicPartition]) {
         instruments.rebalances(kind: "assign").increment()
+        if !resetToCommit.isEmpty { commitOffsetReset(consumer) }
         for partition in assigned where partitions[partition] == nil {
             partitions[partition] = PartitionProgress(partition: partition, instruments: instruments)
         }
@@ -114,5 +120,22 @@ extension ConsumerLoop: KafkaConsumerDelegate {
         }
         instruments.removeLag(for: gone)
         publish()
+    }
+
+    /// Makes an operator's reset the group's offsets before anything is read
+    /// from the partitions it starts, so a crash cannot undo it. The commit
+    /// happens as this member, inside the assignment, through the coordinator.
+    private func commitOffsetReset(_ consumer: KafkaConsumer) {
+        let offsets = resetToCommit
+        resetToCommit = []
+        do {
+            try consumer.commit(offsets, timeout: Self.synchronousCommitTimeout)
+            offsetReset?.remove(offsets.map(\.topicPartition))
+            settings.onOffsetReset(offsets.map(\.topicPartition))
+            logger.info("offset reset applied", metadata: ["offsets": "\(offsets)"])
+        } catch {
+            // Kept pending: the next run applies it again.
+            pendingFailure = error
+        }
     }
 }

@@ -46,6 +46,10 @@ final class ConsumerLoop {
     /// (it keeps the offsets and was unreachable): paused until it answers.
     var awaitingSinkOffsets: Set<TopicPartition> = []
     var sinkOffsetsRetryAt: ContinuousClock.Instant?
+    /// An operator's reset not yet applied, and what the current assignment
+    /// seeked to and must commit.
+    var offsetReset: PendingOffsetReset?
+    var resetToCommit: [TopicPartitionOffset] = []
 
     /// Asynchronous commits not yet answered.
     var commitsInFlight = 0
@@ -79,6 +83,7 @@ final class ConsumerLoop {
         self.maxWait = .milliseconds(spec.batch.maxWaitMilliseconds)
         self.nextRefresh = clock.now
         self.batch = Batch(capacity: spec.batch.maxRecords)
+        self.offsetReset = settings.offsetReset
         var logger = settings.logger
         logger[metadataKey: "consumer"] = .string(spec.name)
         logger[metadataKey: "generation"] = .stringConvertible(runtime.generation)

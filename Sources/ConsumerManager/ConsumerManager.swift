@@ -111,7 +111,9 @@ public final class ConsumerManager: Sendable {
     let store: SpecStore
     /// Schema Registry clients and caches, shared by every consumer.
     let decoderServices = DecoderServices()
-    /// Each group watched from outside (Burrow's rules); `nil` when no admin client could be made.
+    /// Topic metadata, watermarks and group offsets; `nil` when no admin client could be made.
+    let admin: KafkaAdmin?
+    /// Each group watched from outside (Burrow's rules).
     let lagMonitor: GroupLagMonitor?
     /// Posts state and health changes to the server's and the consumers' webhooks.
     let alerts: AlertNotifier
@@ -135,6 +137,8 @@ public final class ConsumerManager: Sendable {
         /// Counters of the runs that have ended (status shows them added to the current run's).
         var endedRuns = RuntimeStats()
         var health = HealthSample()
+        /// Applied by the next run (``PendingOffsetReset``).
+        var pendingReset: PendingOffsetReset?
         let registeredAt = Date()
 
         init(spec: ConsumerSpec, desired: DesiredState) {
@@ -165,8 +169,12 @@ public final class ConsumerManager: Sendable {
                 .persistence, "cannot create \(directory): \(String(cString: strerror(errno)))")
         }
         self.store = try SpecStore(directory: configuration.specDirectory)
-        self.lagMonitor = try? GroupLagMonitor(
-            config: configuration.kafka, window: configuration.lagWindow, interval: configuration.healthInterval, logger: logger)
+        self.admin = try? KafkaAdmin(config: configuration.kafka, logger: logger)
+        self.lagMonitor = admin.map {
+            GroupLagMonitor(
+                admin: $0, config: configuration.kafka, window: configuration.lagWindow, interval: configuration.healthInterval,
+                logger: logger)
+        }
         self.alerts = AlertNotifier(serverWebhook: configuration.alertWebhook, registry: metrics.registry, logger: logger)
     }
 
@@ -191,6 +199,7 @@ public final class ConsumerManager: Sendable {
         registry.withLock { registry in
             for item in stored {
                 var entry = Entry(spec: item.spec, desired: .stopped)
+                entry.pendingReset = item.offsetReset
                 switch item.desiredState {
                 case .stopped: break
                 case .running: apply(try? entry.lifecycle.start(runStopping: false), to: &entry)
@@ -364,6 +373,10 @@ public final class ConsumerManager: Sendable {
             producerKafka: configuration.producerConfig(for: spec),
             decoderServices: decoderServices,
             refreshInterval: configuration.progressInterval,
+            offsetReset: entry.pendingReset,
+            onOffsetReset: { [weak self, generation = entry.lifecycle.generation, name = spec.name] partitions in
+                self?.offsetResetApplied(name, generation: generation, partitions: partitions)
+            },
             onExit: { [weak self] runtime in self?.runtimeExited(runtime) })
         let runtime = ConsumerRuntime(spec: spec, generation: entry.lifecycle.generation, settings: settings, paused: paused)
         entry.runtime = runtime
@@ -459,7 +472,7 @@ public final class ConsumerManager: Sendable {
         try persistLock.withLock { _ throws(ConsumerManagerError) in
             let entry = registry.withLock { registry -> SpecStore.Entry? in
                 guard let entry = registry.entries[name], !entry.deleting else { return nil }
-                return SpecStore.Entry(spec: entry.spec, desiredState: entry.desired)
+                return SpecStore.Entry(spec: entry.spec, desiredState: entry.desired, offsetReset: entry.pendingReset)
             }
             if let entry {
                 try store.save(entry)

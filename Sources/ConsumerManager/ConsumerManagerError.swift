@@ -16,6 +16,8 @@ public struct ConsumerManagerError: Error, Sendable, Equatable, CustomStringConv
         case persistence = "persistence_failed"
         /// The server is draining for shutdown and takes no lifecycle changes.
         case shuttingDown = "shutting_down"
+        /// The Kafka cluster did not answer an admin question in time.
+        case kafkaUnavailable = "kafka_unavailable"
     }
 
     public var kind: Kind

@@ -38,6 +38,10 @@ final class ConsumerRuntime: Sendable {
         var refreshInterval: Duration = .seconds(1)
         /// Batch mode: stop (draining) after this many records.
         var maxMessages: Int?
+        /// Where the run's first assignment starts instead of the group's offsets.
+        var offsetReset: PendingOffsetReset?
+        /// The run committed the reset's offsets of these partitions.
+        var onOffsetReset: @Sendable ([TopicPartition]) -> Void = { _ in }
         var onExit: @Sendable (ConsumerRuntime) -> Void
     }
 

@@ -57,8 +57,8 @@ public final class GroupLagMonitor: Sendable {
     private let logger: Logger
     private let state = Mutex<State>(State())
 
-    init(config: KafkaConfig, window: Duration, interval: Duration, logger: Logger) throws(KafkaError) {
-        self.admin = try KafkaAdmin(config: config, logger: logger)
+    init(admin: KafkaAdmin, config: KafkaConfig, window: Duration, interval: Duration, logger: Logger) {
+        self.admin = admin
         self.config = config
         self.window = window
         self.interval = interval

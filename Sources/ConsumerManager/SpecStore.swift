@@ -20,10 +20,13 @@ struct SpecStore: Sendable {
         var version = currentVersion
         var spec: ConsumerSpec
         var desiredState: DesiredState
+        /// An offset reset the next run applies.
+        var offsetReset: PendingOffsetReset?
 
         enum CodingKeys: String, CodingKey {
             case version, spec
             case desiredState = "desired_state"
+            case offsetReset = "offset_reset"
         }
     }
 

@@ -2,7 +2,7 @@ import ConsumerManager
 import HTTPServer
 
 extension ControlPlane {
-    static func addConsumerRoutes(to router: inout Router, manager: ConsumerManager) {
+    static func addConsumerRoutes(to router: inout Router, manager: ConsumerManager, blocking: BlockingCalls) {
         router.on(.get, "/consumers") { [manager] _ in
             let statuses = manager.list().map(StatusBody.init)
             return .json(ConsumerList(consumers: statuses, count: statuses.count))
@@ -36,6 +36,17 @@ extension ControlPlane {
         }
         router.on(.get, "/consumers/{name}/status") { [manager] request in
             .json(StatusBody(try manager.status(request.pathParameter("name"))))
+        }
+        router.on(.get, "/consumers/{name}/offsets") { [manager, blocking] request in
+            let name = request.pathParameter("name")
+            return .json(OffsetsBody(try await blocking.run { () throws(ConsumerManagerError) in try manager.offsets(of: name) }))
+        }
+        router.on(.patch, "/consumers/{name}/offsets") { [manager, blocking] request in
+            let name = request.pathParameter("name")
+            let reset = try request.decodeJSON(OffsetsPatchBody.self).request
+            return .json(OffsetsBody(try await blocking.run { () throws(ConsumerManagerError) in
+                try manager.resetOffsets(of: name, to: reset)
+            }))
         }
         for action in LifecycleAction.allCases {
             router.on(.post, "/consumers/{name}/\(action.rawValue)") { [manager] request in

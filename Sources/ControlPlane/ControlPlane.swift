@@ -38,7 +38,7 @@ public final class ControlPlane: Sendable {
         self.httpMetrics = HTTPMetrics(registry: registry)
         var router = Router()
         router.group(.api) { router in
-            Self.addConsumerRoutes(to: &router, manager: manager)
+            Self.addConsumerRoutes(to: &router, manager: manager, blocking: BlockingCalls())
         }
         Self.addOperationalRoutes(to: &router, manager: manager, registry: registry)
         self.router = router

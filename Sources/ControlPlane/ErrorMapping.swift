@@ -17,6 +17,8 @@ extension HTTPError {
             self.init(status: 408, code: error.kind.rawValue, message: error.message)
         case .shuttingDown:
             self.init(status: 503, code: error.kind.rawValue, message: error.message, headers: [.init("Retry-After", "5")])
+        case .kafkaUnavailable:
+            self.init(status: 503, code: error.kind.rawValue, message: error.message, headers: [.init("Retry-After", "5")])
         case .persistence:
             // The details (paths, errno) go to the log, not to the client.
             self.init(status: 500, code: error.kind.rawValue, message: "the consumer's spec could not be saved; see the server log")

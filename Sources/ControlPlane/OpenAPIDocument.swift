@@ -201,6 +201,69 @@ paths:
             application/json:
               schema: { $ref: "#/components/schemas/ConsumerStatus" }
         "404": { $ref: "#/components/responses/NotFound" }
+  /consumers/{name}/offsets:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+    get:
+      tags: [consumers]
+      operationId: getConsumerOffsets
+      summary: Committed offset, position, watermarks and lag of every partition of the consumer's topics.
+      description: |
+        Asked of the cluster (the group's coordinator and each partition's
+        leader), so it answers while the consumer is stopped too. `position`
+        is known only while a run is assigned the partition. A pattern
+        consumer's topics are known only while it runs.
+      responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "200":
+          description: The offsets.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerOffsets" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/KafkaUnavailable" }
+        "504": { $ref: "#/components/responses/KafkaTimeout" }
+    patch:
+      tags: [consumers]
+      operationId: resetConsumerOffsets
+      summary: Reset a stopped consumer's offsets (earliest, latest, a timestamp, or per partition).
+      description: |
+        Only while the consumer is stopped (409 otherwise). The reset is
+        resolved to offsets now (`latest` is today's log end, a timestamp is
+        looked up with ListOffsets) and kept with the spec as
+        `pending_reset`; the consumer's next run, as a member of its own
+        group, starts each assigned partition there and commits it through
+        the group coordinator before reading anything. Refused (409) for
+        sinks that keep their own offsets with the data (PostgreSQL, Redis):
+        they resume from the sink's store, which a group reset cannot move.
+        Partitions not named in `offsets` keep their committed offsets.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/OffsetsPatch" }
+            examples:
+              earliest: { value: { reset_to: earliest } }
+              timestamp: { value: { reset_to: { timestamp_ms: 1795450000000 } } }
+              offsets: { value: { offsets: [{ topic: trades, partition: 0, offset: 42 }] } }
+      responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
+        "200":
+          description: The reset is stored; the offsets show it as `pending_offset`.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/ConsumerOffsets" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "413": { $ref: "#/components/responses/PayloadTooLarge" }
+        "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+        "500": { $ref: "#/components/responses/InternalError" }
+        "503": { $ref: "#/components/responses/KafkaUnavailable" }
+        "504": { $ref: "#/components/responses/KafkaTimeout" }
   /consumers/{name}/start:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -495,6 +558,19 @@ components:
       headers:
         Retry-After:
           schema: { type: integer }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    KafkaUnavailable:
+      description: The Kafka cluster did not answer an admin request (`kafka_unavailable`), or too many such calls are under way (`busy`).
+      headers:
+        Retry-After:
+          schema: { type: integer }
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/Error" }
+    KafkaTimeout:
+      description: The Kafka cluster did not answer within the server's limit (`kafka_timeout`).
       content:
         application/json:
           schema: { $ref: "#/components/schemas/Error" }
@@ -1076,6 +1152,88 @@ components:
           format: date-time
           description: When the restart policy will start the consumer again.
         health: { $ref: "#/components/schemas/ConsumerHealth" }
+    OffsetsPatch:
+      type: object
+      additionalProperties: false
+      description: Exactly one of `reset_to` and `offsets`.
+      oneOf:
+        - required: [reset_to]
+          not: { required: [offsets] }
+        - required: [offsets]
+          not: { required: [reset_to] }
+      properties:
+        reset_to:
+          oneOf:
+            - type: string
+              enum: [earliest, latest]
+            - type: object
+              additionalProperties: false
+              required: [timestamp_ms]
+              properties:
+                timestamp_ms:
+                  type: integer
+                  minimum: 0
+                  description: The first record at or after this time (milliseconds since the epoch); the log end where none is that late.
+        offsets:
+          type: array
+          minItems: 1
+          maxItems: 10000
+          items: { $ref: "#/components/schemas/PartitionOffset" }
+    PartitionOffset:
+      type: object
+      additionalProperties: false
+      required: [topic, partition, offset]
+      properties:
+        topic: { type: string }
+        partition: { type: integer, minimum: 0 }
+        offset:
+          type: integer
+          minimum: 0
+          description: Between the partition's low watermark and its log end.
+    ConsumerOffsets:
+      type: object
+      required: [name, group_id, state, lag_total, partitions, pending_reset]
+      properties:
+        name: { type: string }
+        group_id: { type: string }
+        state: { type: string }
+        lag_total: { type: integer }
+        partitions:
+          type: array
+          items:
+            type: object
+            required: [topic, partition, committed_offset, position, low_watermark, high_watermark, lag, pending_offset]
+            properties:
+              topic: { type: string }
+              partition: { type: integer }
+              committed_offset:
+                type: [integer, "null"]
+                description: The group's committed offset (the next record to read); null when nothing is committed.
+              position:
+                type: [integer, "null"]
+                description: The running member's next fetch; null while stopped or not assigned here.
+              low_watermark: { type: integer }
+              high_watermark: { type: integer }
+              lag:
+                type: integer
+                description: High watermark minus the committed offset (the low watermark when nothing is committed).
+              pending_offset:
+                type: [integer, "null"]
+                description: Where the pending reset starts this partition at the next run.
+        pending_reset:
+          oneOf:
+            - type: "null"
+            - type: object
+              required: [requested, requested_at, offsets]
+              properties:
+                requested:
+                  type: string
+                  example: timestamp 1795450000000
+                requested_at: { type: string, format: date-time }
+                offsets:
+                  type: array
+                  description: The partitions the next run has yet to apply it to.
+                  items: { $ref: "#/components/schemas/PartitionOffset" }
     PartitionStatus:
       type: object
       required: [topic, partition, committed_offset, position, high_watermark, lag, paused]

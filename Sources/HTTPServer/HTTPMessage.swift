@@ -10,6 +10,7 @@ public struct HTTPMethod: Hashable, Sendable, CustomStringConvertible {
     public static let head = HTTPMethod("HEAD")
     public static let post = HTTPMethod("POST")
     public static let put = HTTPMethod("PUT")
+    public static let patch = HTTPMethod("PATCH")
     public static let delete = HTTPMethod("DELETE")
 }
 

@@ -88,6 +88,19 @@ public final class KafkaAdmin: Sendable {
         return (low, high)
     }
 
+    /// Per partition, the offset of the first record whose timestamp is at
+    /// or after `timestampMs` (ListOffsets); `nil` where no record is that
+    /// late (a reader starting there waits at the log end).
+    public func offsets(
+        atTimestamp timestampMs: Int64, of partitions: [TopicPartition], timeout: Duration = .seconds(10)
+    ) throws(KafkaError) -> [TopicPartitionOffset] {
+        guard !partitions.isEmpty else { return [] }
+        let list = PartitionList(partitions.map { TopicPartitionOffset($0, offset: timestampMs) })
+        try check(rd_kafka_offsets_for_times(handle, list.pointer, timeout.kafkaMilliseconds), "offsets for time \(timestampMs)")
+        if let error = list.firstError(context: "offsets for time \(timestampMs)") { throw error }
+        return list.offsets
+    }
+
     /// A group's committed offsets, read from its coordinator without joining
     /// the group. For repeated reads keep a ``GroupOffsetReader``.
     public func committedOffsets(

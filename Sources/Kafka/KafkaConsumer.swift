@@ -181,9 +181,25 @@ public final class KafkaConsumer {
     /// Throws `_TIMED_OUT` when the coordinator did not answer in time.
     @discardableResult
     public func commit(timeout: Duration = .seconds(10)) throws(KafkaError) -> CommitResult {
+        try commitAndWait(nil, timeout: timeout)
+    }
+
+    /// Commits these offsets (not the stored ones) as this member and waits
+    /// up to `timeout` for the coordinator's answer.
+    public func commit(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(10)) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = PartitionList(offsets)
+        try commitAndWait(list.pointer, timeout: timeout)
+    }
+
+    /// `offsets` nil: the stored offsets.
+    @discardableResult
+    private func commitAndWait(
+        _ offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, timeout: Duration
+    ) throws(KafkaError) -> CommitResult {
         guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError.invalidArgument("rd_kafka_queue_new failed") }
         defer { rd_kafka_queue_destroy(queue) }
-        try check(rd_kafka_commit_queue(handle, nil, queue, nil, nil), "commit")
+        try check(rd_kafka_commit_queue(handle, offsets, queue, nil, nil), "commit")
         guard let event = rd_kafka_queue_poll(queue, timeout.kafkaMilliseconds) else {
             throw KafkaError(code: .timedOut, message: "commit: no answer from the group coordinator within \(timeout)", isRetriable: true)
         }

@@ -25,7 +25,7 @@ private func documentedOperations() throws -> Set<String> {
         guard inPaths else { continue }
         if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
             path = String(line.dropFirst(2).dropLast())
-        } else if let path, let method = ["get", "put", "post", "delete"].first(where: { line == "    \($0):" }) {
+        } else if let path, let method = ["get", "put", "patch", "post", "delete"].first(where: { line == "    \($0):" }) {
             operations.insert("\(method.uppercased()) \(path)")
         }
     }
