@@ -10,6 +10,7 @@ import PackageDescription
 //   Pipeline                         records, decoders, stages, sinks
 //   ConsumerManager                  specs, runtimes, registry, health, metrics
 //   ControlPlane                     REST routes over HTTPServer
+//   SpecFiles                        specs in JSON and YAML files
 //   consumerd                        the executable
 let package = Package(
     name: "consumerd",
@@ -60,6 +61,12 @@ let package = Package(
         .systemLibrary(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
+        ),
+        // YAML spec files (`consumerd ctl apply`, `serve --specs`).
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
         ),
         // Values, JSON parsing and writing, strict decoding: no dependencies.
         .target(name: "DataModel"),
@@ -118,6 +125,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Specs kept in JSON and YAML files, loaded and validated.
+        .target(name: "SpecFiles", dependencies: ["CYAML", "ConsumerManager", "DataModel"]),
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -139,6 +148,7 @@ let package = Package(
                 "Pipeline",
                 "ConsumerManager",
                 "ControlPlane",
+                "SpecFiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -171,6 +181,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        .testTarget(name: "SpecFilesTests", dependencies: ["ConsumerManager", "DataModel", "SpecFiles", "TestSupport"]),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
