@@ -21,12 +21,15 @@ public final class HTTPClient {
         /// Larger responses fail with ``HTTPClientError/Kind/responseTooLarge``.
         public var maxResponseBytes: Int
         public var basicAuth: (username: String, password: String)?
+        /// PEM certificates to trust instead of the system's (a private CA).
+        public var caFile: String?
 
         public init(
             method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
             timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5), maxResponseBytes: Int = 1 << 20,
-            basicAuth: (username: String, password: String)? = nil
+            basicAuth: (username: String, password: String)? = nil, caFile: String? = nil
         ) {
+            self.caFile = caFile
             self.method = method
             self.url = url
             self.headers = headers
@@ -88,6 +91,9 @@ public final class HTTPClient {
                 ccurl_setopt_long(handle, CURLOPT_HTTPAUTH, ccurl_auth_basic)
                 ccurl_setopt_string(handle, CURLOPT_USERNAME, auth.username)
                 ccurl_setopt_string(handle, CURLOPT_PASSWORD, auth.password)
+            }
+            if let caFile = request.caFile {
+                ccurl_setopt_string(handle, CURLOPT_CAINFO, caFile)
             }
             if request.method != "GET" {
                 ccurl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)

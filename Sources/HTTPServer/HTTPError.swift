@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error that knows its HTTP status and renders as
 /// `{"error": {"code": "...", "message": "...", "field": "..."}}`.
 public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -34,11 +36,31 @@ public struct HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         return response
     }
 
-    private struct Body: Encodable {
-        struct Detail: Encodable {
+    /// An error body a client received, if it is one of ours.
+    public init?(status: Int, body: [UInt8]) {
+        guard let decoded = try? JSONDecoder().decode(Body.self, from: Data(body)) else { return nil }
+        self.init(status: status, code: decoded.error.code, message: decoded.error.message, field: decoded.error.field)
+    }
+
+    /// The wire shape.
+    struct Body: Codable {
+        struct Detail: Codable {
             var code: String
             var message: String
             var field: String?
+
+            init(code: String, message: String, field: String?) {
+                self.code = code
+                self.message = message
+                self.field = field
+            }
+
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.container(keyedBy: CodingKeys.self)
+                code = try container.decode(String.self, forKey: .code)
+                message = try container.decode(String.self, forKey: .message)
+                field = try container.decodeIfPresent(String.self, forKey: .field)
+            }
 
             func encode(to encoder: any Encoder) throws {
                 var container = encoder.container(keyedBy: CodingKeys.self)

@@ -8,7 +8,7 @@ struct Consumerd: AsyncParsableCommand {
         commandName: "consumerd",
         abstract: "Runs Kafka consumers and lets operators steer them over HTTP.",
         version: version,
-        subcommands: [ServeCommand.self, RunCommand.self, DevBrokerCommand.self],
+        subcommands: [ServeCommand.self, CtlCommand.self, RunCommand.self, DevBrokerCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
