@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConsumerManager
 import ControlPlane
+import Dispatch
 import Foundation
 import HTTPClient
 import HTTPServer
@@ -61,6 +62,14 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "url"))
     var alertWebhook: String?
 
+    @Option(help: ArgumentHelp(
+        "Consumer specs kept in a JSON or YAML file or a directory of them: applied at start and on SIGHUP, like `ctl apply`.",
+        valueName: "path"))
+    var specs: String?
+
+    @Flag(help: "With --specs: delete registered consumers the spec files do not list.")
+    var pruneSpecs = false
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -79,6 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         _ = try ListenAddress(listen)
         _ = try kafka.resolved()
+        if pruneSpecs, specs == nil { throw ValidationError("--prune-specs needs --specs") }
     }
 
     func run() async throws {
@@ -134,6 +144,17 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: managerConfiguration, metrics: ConsumerMetrics(registry: registry),
             logger: Logger(label: "consumerd.manager"))
         manager.restore()
+        var specReload: (any DispatchSourceSignal)?
+        if let specs {
+            let declarative = DeclarativeSpecs(path: specs, prune: pruneSpecs, manager: manager, logger: logger)
+            let failures = declarative.reconcile()
+            guard failures.isEmpty else {
+                // Consumers restored from the data directory may be running: drain them first.
+                _ = await manager.shutdown()
+                throw CommandFailure(description: "--specs \(specs): " + failures.joined(separator: "; "))
+            }
+            specReload = declarative.reloadOnSIGHUP()
+        }
         var devRegistry: DevSchemaRegistry?
         if dev {
             let registry = try DevSchemaRegistry(logger: Logger(label: "consumerd.dev-registry"))
@@ -187,7 +208,7 @@ struct ServeCommand: AsyncParsableCommand {
             ])
         let escalation = SignalEscalation(logger: logger)
         try await group.run()
-        withExtendedLifetime((lock, escalation)) {}
+        withExtendedLifetime((lock, escalation, specReload)) {}
         logger.info("consumerd stopped")
     }
 }
