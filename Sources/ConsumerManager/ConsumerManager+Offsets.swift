@@ -232,7 +232,7 @@ extension ConsumerManager {
                 let found = try admin.offsets(atTimestamp: ms, of: partitions, timeout: Self.adminTimeout)
                 return try found.map { entry throws(KafkaError) in
                     // No record that late: start at the log end.
-                    if let offset = entry.offset { return entry }
+                    if entry.offset != nil { return entry }
                     return TopicPartitionOffset(entry.topicPartition, offset: try admin.watermarks(entry.topicPartition, timeout: Self.adminTimeout).high)
                 }
             case .offsets(let wanted):

@@ -139,6 +139,8 @@ public final class ConsumerManager: Sendable {
         var health = HealthSample()
         /// Applied by the next run (``PendingOffsetReset``).
         var pendingReset: PendingOffsetReset?
+        /// Dead letters already sent back.
+        var redriven = RedriveLedger()
         let registeredAt = Date()
 
         init(spec: ConsumerSpec, desired: DesiredState) {
@@ -200,6 +202,7 @@ public final class ConsumerManager: Sendable {
             for item in stored {
                 var entry = Entry(spec: item.spec, desired: .stopped)
                 entry.pendingReset = item.offsetReset
+                entry.redriven = item.redriven ?? RedriveLedger()
                 switch item.desiredState {
                 case .stopped: break
                 case .running: apply(try? entry.lifecycle.start(runStopping: false), to: &entry)
@@ -472,7 +475,8 @@ public final class ConsumerManager: Sendable {
         try persistLock.withLock { _ throws(ConsumerManagerError) in
             let entry = registry.withLock { registry -> SpecStore.Entry? in
                 guard let entry = registry.entries[name], !entry.deleting else { return nil }
-                return SpecStore.Entry(spec: entry.spec, desiredState: entry.desired, offsetReset: entry.pendingReset)
+                return SpecStore.Entry(spec: entry.spec, desiredState: entry.desired, offsetReset: entry.pendingReset,
+                    redriven: entry.redriven.isEmpty ? nil : entry.redriven)
             }
             if let entry {
                 try store.save(entry)

@@ -22,11 +22,14 @@ struct SpecStore: Sendable {
         var desiredState: DesiredState
         /// An offset reset the next run applies.
         var offsetReset: PendingOffsetReset?
+        /// Dead letters already redriven.
+        var redriven: RedriveLedger?
 
         enum CodingKeys: String, CodingKey {
             case version, spec
             case desiredState = "desired_state"
             case offsetReset = "offset_reset"
+            case redriven
         }
     }
 

@@ -19,7 +19,11 @@ final class BlockingCalls: Sendable {
         self.timeout = timeout
     }
 
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws(ConsumerManagerError) -> T) async throws -> T {
+    /// `timeout`: this call's own bound instead of the executor's.
+    func run<T: Sendable>(
+        timeout: Duration? = nil, _ work: @escaping @Sendable () throws(ConsumerManagerError) -> T
+    ) async throws -> T {
+        let timeout = timeout ?? self.timeout
         guard running.add(1, ordering: .relaxed).newValue <= limit else {
             running.subtract(1, ordering: .relaxed)
             throw HTTPError(
@@ -31,7 +35,7 @@ final class BlockingCalls: Sendable {
             let finish: @Sendable (Result<T, any Error>) -> Void = { result in
                 once.withLock { $0.take() }?.resume(returning: result)
             }
-            let timer = Task { [timeout] in
+            let timer = Task {
                 try await Task.sleep(for: timeout)
                 finish(.failure(HTTPError(
                     status: 504, code: "kafka_timeout", message: "the Kafka cluster did not answer within \(timeout)")))

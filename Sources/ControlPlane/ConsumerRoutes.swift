@@ -48,6 +48,24 @@ extension ControlPlane {
                 try manager.resetOffsets(of: name, to: reset)
             }))
         }
+        router.on(.get, "/consumers/{name}/dead-letters") { [manager, blocking] request in
+            let name = request.pathParameter("name")
+            let partition = try request.integerParameter("partition", in: 0...Int64(Int32.max)).map { Int32($0) }
+            let from = try request.integerParameter("from", in: 0...Int64.max)
+            let limit = try request.integerParameter("limit", in: 1...Int64(ConsumerManager.maxDeadLetterPage)).map { Int($0) } ?? 100
+            let page = try await blocking.run { () throws(ConsumerManagerError) in
+                try manager.deadLetters(of: name, partition: partition, from: from, limit: limit)
+            }
+            return .json(DeadLettersBody(name: name, page))
+        }
+        router.on(.post, "/consumers/{name}/dead-letters/redrive") { [manager, blocking] request in
+            let name = request.pathParameter("name")
+            let redrive = try request.decodeJSON(RedriveBody.self).request
+            let report = try await blocking.run(timeout: ControlPlane.redriveTimeout) { () throws(ConsumerManagerError) in
+                try manager.redriveDeadLetters(of: name, redrive)
+            }
+            return .json(RedriveReportBody(report))
+        }
         for action in LifecycleAction.allCases {
             router.on(.post, "/consumers/{name}/\(action.rawValue)") { [manager] request in
                 let wait = try request.waitDuration()

@@ -25,6 +25,8 @@ public final class ControlPlane: Sendable {
     let httpMetrics: HTTPMetrics
     /// Longest `?wait=` accepted, in seconds.
     static let maxWait = 300.0
+    /// A redrive reads and produces up to 100,000 records.
+    static let redriveTimeout: Duration = .seconds(120)
     /// How long DELETE waits for a running consumer to drain by default.
     static let defaultDeleteWait: Duration = .seconds(30)
     public let router: Router
@@ -101,6 +103,16 @@ extension HTTPRequest {
                 "wait must be a number of seconds between 0 and \(Int(ControlPlane.maxWait))", code: "invalid_parameter", field: "wait")
         }
         return .milliseconds(Int64(seconds * 1000))
+    }
+
+    /// `?name=INTEGER` within `range`, or nil when absent.
+    func integerParameter(_ name: String, in range: ClosedRange<Int64>) throws(HTTPError) -> Int64? {
+        guard let raw = query[name] else { return nil }
+        guard let value = Int64(raw), range.contains(value) else {
+            throw HTTPError.badRequest(
+                "\(name) must be an integer between \(range.lowerBound) and \(range.upperBound)", code: "invalid_parameter", field: name)
+        }
+        return value
     }
 
     /// Decodes a JSON body, insisting on `Content-Type: application/json`.

@@ -264,6 +264,86 @@ paths:
         "500": { $ref: "#/components/responses/InternalError" }
         "503": { $ref: "#/components/responses/KafkaUnavailable" }
         "504": { $ref: "#/components/responses/KafkaTimeout" }
+  /consumers/{name}/dead-letters:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+    get:
+      tags: [consumers]
+      operationId: listDeadLetters
+      summary: Records in the consumer's dead-letter topic, with consumerd's context headers decoded.
+      description: |
+        Read without a consumer group: nothing is committed and no member
+        joins, so looking never moves anything. Pages go per partition
+        from `from` (default: the log start); `next` says where the next
+        page of each partition not yet read to its end starts.
+      parameters:
+        - name: partition
+          in: query
+          required: false
+          description: Only this partition of the dead-letter topic.
+          schema: { type: integer, minimum: 0, maximum: 2147483647 }
+        - name: from
+          in: query
+          required: false
+          description: The first offset to read (per partition).
+          schema: { type: integer, minimum: 0 }
+        - name: limit
+          in: query
+          required: false
+          schema: { type: integer, minimum: 1, maximum: 1000, default: 100 }
+      responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "200":
+          description: One page.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/DeadLetterPage" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "503": { $ref: "#/components/responses/KafkaUnavailable" }
+        "504": { $ref: "#/components/responses/KafkaTimeout" }
+  /consumers/{name}/dead-letters/redrive:
+    parameters:
+      - $ref: "#/components/parameters/Name"
+    post:
+      tags: [consumers]
+      operationId: redriveDeadLetters
+      summary: Send dead letters back to their original topic (or another), each at most once.
+      description: |
+        Selects dead letters by offset range (both inclusive), partition,
+        error type and stage, and produces each, with its original key,
+        value and headers plus `consumerd.redriven_from`
+        (`<dead-letter topic>/<partition>/<offset>`), through an idempotent
+        producer (acks=all). Records already redriven by an earlier call are
+        skipped (`already_redriven`): the server remembers them with the
+        consumer's spec. Fix the cause first (a spec update, a schema): a
+        redriven record that fails again is dead-lettered again, carrying
+        `consumerd.redriven_from`.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/Redrive" }
+            examples:
+              all: { value: {} }
+              range: { value: { partition: 0, from_offset: 10, to_offset: 20, error_type: type_mismatch } }
+      responses:
+        "401": { $ref: "#/components/responses/Unauthorized" }
+        "403": { $ref: "#/components/responses/Forbidden" }
+        "200":
+          description: What was sent.
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/RedriveReport" }
+        "400": { $ref: "#/components/responses/BadRequest" }
+        "404": { $ref: "#/components/responses/NotFound" }
+        "409": { $ref: "#/components/responses/Conflict" }
+        "413": { $ref: "#/components/responses/PayloadTooLarge" }
+        "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+        "500": { $ref: "#/components/responses/InternalError" }
+        "503": { $ref: "#/components/responses/KafkaUnavailable" }
+        "504": { $ref: "#/components/responses/KafkaTimeout" }
   /consumers/{name}/start:
     parameters:
       - $ref: "#/components/parameters/Name"
@@ -1234,6 +1314,82 @@ components:
                   type: array
                   description: The partitions the next run has yet to apply it to.
                   items: { $ref: "#/components/schemas/PartitionOffset" }
+    EncodedBytes:
+      type: object
+      required: [data, encoding]
+      properties:
+        data: { type: string }
+        encoding:
+          type: string
+          enum: [utf8, base64]
+          description: The bytes as text when they are UTF-8, else base64.
+    DeadLetterPage:
+      type: object
+      required: [name, topics, count, records, next]
+      properties:
+        name: { type: string }
+        topics: { type: array, items: { type: string } }
+        count: { type: integer }
+        records:
+          type: array
+          items: { $ref: "#/components/schemas/DeadLetter" }
+        next:
+          type: array
+          items: { $ref: "#/components/schemas/PartitionOffset" }
+    DeadLetter:
+      type: object
+      required: [topic, partition, offset, timestamp_ms, key, value, headers, stage, error_type, error_message, original, failed_at, attempts, redriven_from]
+      properties:
+        topic: { type: string }
+        partition: { type: integer }
+        offset: { type: integer }
+        timestamp_ms: { type: [integer, "null"] }
+        key:
+          oneOf: [{ type: "null" }, { $ref: "#/components/schemas/EncodedBytes" }]
+        value:
+          oneOf: [{ type: "null" }, { $ref: "#/components/schemas/EncodedBytes" }]
+        headers:
+          type: array
+          description: The record's own headers; consumerd's context headers are the fields below.
+          items:
+            type: object
+            required: [name, value]
+            properties:
+              name: { type: string }
+              value:
+                oneOf: [{ type: "null" }, { $ref: "#/components/schemas/EncodedBytes" }]
+        stage: { type: [string, "null"], example: validation }
+        error_type: { type: [string, "null"], example: type_mismatch }
+        error_message: { type: [string, "null"] }
+        original:
+          oneOf: [{ type: "null" }, { $ref: "#/components/schemas/PartitionOffset" }]
+        failed_at: { type: [string, "null"] }
+        attempts: { type: [integer, "null"] }
+        redriven_from:
+          type: [string, "null"]
+          description: Set when this record failed again after a redrive.
+    Redrive:
+      type: object
+      additionalProperties: false
+      properties:
+        partition: { type: integer, minimum: 0 }
+        from_offset: { type: integer, minimum: 0, description: "Inclusive." }
+        to_offset: { type: integer, minimum: 0, description: "Inclusive; at least from_offset." }
+        error_type: { type: string }
+        stage: { type: string }
+        topic:
+          type: string
+          description: Send here instead of each record's original topic.
+        limit: { type: integer, minimum: 1, maximum: 100000, default: 10000 }
+    RedriveReport:
+      type: object
+      required: [matched, redriven, already_redriven, failed, errors]
+      properties:
+        matched: { type: integer }
+        redriven: { type: integer }
+        already_redriven: { type: integer }
+        failed: { type: integer }
+        errors: { type: array, items: { type: string } }
     PartitionStatus:
       type: object
       required: [topic, partition, committed_offset, position, high_watermark, lag, paused]

@@ -101,6 +101,15 @@ public final class KafkaConsumer {
         try check(rd_kafka_subscribe(handle, list.pointer), "subscribe")
     }
 
+    /// Reads these partitions from these offsets without joining the group:
+    /// no subscription, no rebalances, no commits unless asked for. For
+    /// tools that look into a topic (a dead-letter topic) for no group.
+    public func assign(_ offsets: [TopicPartitionOffset]) throws(KafkaError) {
+        let list = PartitionList(offsets)
+        try check(rd_kafka_assign(handle, list.pointer), "assign")
+        everAssigned = true
+    }
+
     /// Waits up to `timeout` for the next record. Rebalance and error callbacks
     /// run inside this call. Throws for per-partition consume errors and for
     /// fatal client errors; returns `nil` when nothing arrived in time.

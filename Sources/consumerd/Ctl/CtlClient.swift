@@ -28,10 +28,11 @@ struct CtlClient {
     }
 
     /// One call; a non-2xx answer fails with the server's error message.
-    /// `wait`: the call's own `?wait=`, added to the client's timeout.
+    /// `wait`: the call's own `?wait=`, added to the client's timeout;
+    /// `timeout`: how long the server may take without a `wait`.
     func call(
         _ method: String, _ path: String, query: [String: String] = [:], body: [UInt8]? = nil, wait: Double? = nil,
-        acceptingAlso accepted: Set<Int> = []
+        timeout: Duration = .seconds(30), acceptingAlso accepted: Set<Int> = []
     ) throws -> Reply {
         var url = server + path
         let parameters = query.merging(wait.map { ["wait": Self.format($0)] } ?? [:]) { $1 }
@@ -42,7 +43,7 @@ struct CtlClient {
         if body != nil { headers.append(("Content-Type", "application/json")) }
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         let request = HTTPClient.Request(
-            method: method, url: url, headers: headers, body: body, timeout: .seconds(30) + .milliseconds(Int64((wait ?? 0) * 1000)),
+            method: method, url: url, headers: headers, body: body, timeout: timeout + .milliseconds(Int64((wait ?? 0) * 1000)),
             maxResponseBytes: Self.maxResponseBytes, caFile: caFile)
         let response: HTTPClient.Response
         do {

@@ -16,7 +16,7 @@ struct CtlCommand: ParsableCommand {
         subcommands: [
             ListCommand.self, GetCommand.self, StatusCommand.self, CreateCommand.self, ApplyCommand.self, DeleteCommand.self,
             StartCommand.self, StopCommand.self, PauseCommand.self, ResumeCommand.self, RestartCommand.self,
-            OffsetsCommand.self, HealthCommand.self,
+            OffsetsCommand.self, DeadLettersCommand.self, HealthCommand.self,
         ])
 }
 
