@@ -7,7 +7,7 @@ SHELL := /bin/bash
 # (PostgreSQL and Redis, on Unix sockets in temporary directories).
 APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libyaml-dev \
                 kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates \
-                postgresql redis-server openssl
+                postgresql redis-server openssl chromium
 # Test tools from PyPI (Tests/requirements.txt, pinned) live in a project-local
 # virtual environment on Debian's python3, which also sees python3-confluent-kafka.
 VENV := .venv

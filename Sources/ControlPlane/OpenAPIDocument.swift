@@ -436,6 +436,26 @@ paths:
         "408": { $ref: "#/components/responses/WaitTimeout" }
         "409": { $ref: "#/components/responses/Conflict" }
         "503": { $ref: "#/components/responses/ShuttingDown" }
+  /:
+    get:
+      tags: [operations]
+      operationId: statusPage
+      security:
+        - bearerAuth: []
+        - basicAuth: []
+      summary: A status page for people (HTML, no script, refreshes itself every 5 s).
+      description: |
+        Consumers with state, health, lag, rates and last error, rendered by
+        the server. With API tokens configured a browser logs in with HTTP
+        Basic: any user name, a token as the password (a Bearer token works
+        too).
+      responses:
+        "200":
+          description: The page.
+          content:
+            text/html:
+              schema: { type: string }
+        "401": { $ref: "#/components/responses/Unauthorized" }
   /health:
     get:
       tags: [operations]
@@ -538,6 +558,10 @@ components:
       type: http
       scheme: bearer
       description: A token from the server's `--api-token-file` or `CONSUMERD_API_TOKEN`.
+    basicAuth:
+      type: http
+      scheme: basic
+      description: For a browser on the status page only; any user name, a token as the password.
   parameters:
     Name:
       name: name

@@ -15,6 +15,17 @@ extension ControlPlane {
                 .text(OpenAPIDocument.yaml, contentType: "application/yaml")
             }
         }
+        router.group(.page) { router in
+            router.on(.get, "/") { [manager] _ in
+                let page = StatusPage.render(manager.list().map(StatusBody.init), health: HealthSummaryBody(manager.health()))
+                var response = HTTPResponse.text(page, contentType: "text/html; charset=utf-8")
+                response.headers += [
+                    ("Content-Security-Policy", StatusPage.contentSecurityPolicy), ("Cache-Control", "no-store"),
+                    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+                ]
+                return response
+            }
+        }
         router.group(.metrics) { router in
             router.on(.get, "/metrics") { [registry] _ in
                 .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")

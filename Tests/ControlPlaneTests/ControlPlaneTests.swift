@@ -216,3 +216,19 @@ struct ControlPlaneTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 }
+
+@Suite("Status page")
+struct StatusPageTests {
+    @Test("the page lists consumers, escapes what it shows, and forbids scripts")
+    func page() async throws {
+        let fixture = try PlaneFixture()
+        defer { fixture.remove() }
+        #expect(await fixture.request(.post, "/consumers", json: fixture.spec("shown", topic: "t", autostart: false)).status == 201)
+        let reply = await fixture.request(.get, "/")
+        #expect(reply.status == 200)
+        #expect(reply.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(reply.header("Content-Security-Policy")?.hasPrefix("default-src 'none'") == true)
+        #expect(reply.text.contains(#"<tr id="consumer-shown">"#))
+        #expect(StatusPage.escape(#"<script>alert("x")</script> & 'y'"#) == "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;")
+    }
+}
