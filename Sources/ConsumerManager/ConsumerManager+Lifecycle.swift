@@ -80,9 +80,13 @@ extension ConsumerManager {
 
     /// Waits until the verb's target state is reached. Throws
     /// `consumer_failed` if the consumer fails instead, `wait_timeout` if time runs out.
-    public func waitForOutcome(_ outcome: ActionOutcome, timeout: Duration) async throws(ConsumerManagerError) -> ConsumerStatus {
+    /// `deadline`: when several consumers share one `?wait=` (start-all),
+    /// the common deadline; `timeout` is then the wait the caller asked for.
+    public func waitForOutcome(
+        _ outcome: ActionOutcome, timeout: Duration, deadline: ContinuousClock.Instant? = nil
+    ) async throws(ConsumerManagerError) -> ConsumerStatus {
         let name = outcome.status.name
-        let deadline = ContinuousClock.now + timeout
+        let deadline = deadline ?? ContinuousClock.now + timeout
         while true {
             let status = try status(name)
             if outcome.target == .stopped {
@@ -98,7 +102,8 @@ extension ConsumerManager {
                 let progress = status.generation < outcome.targetGeneration
                     ? "run \(status.generation) is \(status.state.rawValue); run \(outcome.targetGeneration) has not started"
                     : "it is \(status.state.rawValue), not \(outcome.target.rawValue)"
-                throw ConsumerManagerError(.waitTimeout, "'\(name)' did not settle within \(timeout): \(progress)")
+                throw ConsumerManagerError(
+                    .waitTimeout, "'\(name)' did not settle within \(String(format: "%g", timeout.timeInterval)) s: \(progress)")
             }
             try? await Task.sleep(for: .milliseconds(50))
         }

@@ -239,13 +239,15 @@ extension ConsumerManager {
                 let known = Set(partitions)
                 for (index, entry) in wanted.enumerated() {
                     guard known.contains(entry.topicPartition) else {
-                        throw ConsumerManagerError.invalid(
-                            "offsets[\(index)]", "\(entry.topicPartition) is not a partition of the consumer's topics")
+                        throw ConsumerManagerError(
+                            .invalidRequest, "\(entry.topicPartition) is not a partition of the consumer's topics", field: "offsets[\(index)]")
                     }
                     let (low, high) = try admin.watermarks(entry.topicPartition, timeout: Self.adminTimeout)
                     guard let offset = entry.offset, (low...high).contains(offset) else {
-                        throw ConsumerManagerError.invalid(
-                            "offsets[\(index)].offset", "\(entry.topicPartition) holds offsets \(low) to \(high) (the log end); \(entry.offset.map(String.init) ?? "none") is outside")
+                        throw ConsumerManagerError(
+                            .invalidRequest,
+                            "\(entry.topicPartition) holds offsets \(low) to \(high) (the log end); \(entry.offset.map(String.init) ?? "none") is outside",
+                            field: "offsets[\(index)].offset")
                     }
                 }
                 return wanted

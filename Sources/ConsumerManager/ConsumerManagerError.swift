@@ -3,6 +3,8 @@ public struct ConsumerManagerError: Error, Sendable, Equatable, CustomStringConv
     public enum Kind: String, Sendable {
         /// The spec or request is invalid; `field` names the culprit.
         case invalidSpec = "invalid_spec"
+        /// A request other than a spec is invalid (an offset reset); `field` names the culprit.
+        case invalidRequest = "invalid_request"
         case notFound = "consumer_not_found"
         case alreadyExists = "consumer_exists"
         /// The operation does not fit the consumer's current state.

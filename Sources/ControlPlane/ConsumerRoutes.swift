@@ -43,7 +43,7 @@ extension ControlPlane {
         }
         router.on(.patch, "/consumers/{name}/offsets") { [manager, blocking] request in
             let name = request.pathParameter("name")
-            let reset = try request.decodeJSON(OffsetsPatchBody.self).request
+            let reset = try request.decodeJSON(OffsetsPatchBody.self, invalidCode: "invalid_request").request
             return .json(OffsetsBody(try await blocking.run { () throws(ConsumerManagerError) in
                 try manager.resetOffsets(of: name, to: reset)
             }))
@@ -60,7 +60,7 @@ extension ControlPlane {
         }
         router.on(.post, "/consumers/{name}/dead-letters/redrive") { [manager, blocking] request in
             let name = request.pathParameter("name")
-            let redrive = try request.decodeJSON(RedriveBody.self).request
+            let redrive = try request.decodeJSON(RedriveBody.self, invalidCode: "invalid_request").request
             let report = try await blocking.run(timeout: ControlPlane.redriveTimeout) { () throws(ConsumerManagerError) in
                 try manager.redriveDeadLetters(of: name, redrive)
             }
@@ -84,8 +84,8 @@ extension ControlPlane {
                 for (name, result) in manager.performAll(action) {
                     do throws(ConsumerManagerError) {
                         var outcome = try result.get()
-                        if let deadline {
-                            outcome.status = try await manager.waitForOutcome(outcome, timeout: max(.zero, deadline - .now))
+                        if let deadline, let wait {
+                            outcome.status = try await manager.waitForOutcome(outcome, timeout: wait, deadline: deadline)
                         }
                         results[name] = .init(changed: outcome.changed, status: StatusBody(outcome.status))
                     } catch {

@@ -116,12 +116,12 @@ extension HTTPRequest {
     }
 
     /// Decodes a JSON body, insisting on `Content-Type: application/json`.
-    func decodeJSON<T: Decodable>(_ type: T.Type) throws(HTTPError) -> T {
+    func decodeJSON<T: Decodable>(_ type: T.Type, invalidCode: String = "invalid_spec") throws(HTTPError) -> T {
         guard mediaType == "application/json" else { throw HTTPError.unsupportedMediaType(header("content-type")) }
         do {
             return try StrictJSON.decode(type, from: body)
         } catch {
-            throw HTTPError(error)
+            throw HTTPError(error, code: invalidCode)
         }
     }
 

@@ -6,7 +6,7 @@ extension HTTPError {
     /// The REST face of a manager error.
     init(_ error: ConsumerManagerError) {
         switch error.kind {
-        case .invalidSpec:
+        case .invalidSpec, .invalidRequest:
             let message = error.field.map { "\($0): \(error.message)" } ?? error.message
             self.init(status: 400, code: error.kind.rawValue, message: message, field: error.field)
         case .notFound:
@@ -25,10 +25,11 @@ extension HTTPError {
         }
     }
 
-    /// A body that failed to decode into a spec.
-    init(_ failure: StrictJSON.Failure) {
+    /// A body that failed to decode: `invalid_spec` for a consumer spec,
+    /// `invalid_request` for other bodies.
+    init(_ failure: StrictJSON.Failure, code: String = "invalid_spec") {
         if let field = failure.field {
-            self.init(status: 400, code: "invalid_spec", message: "\(field): \(failure.message)", field: field)
+            self.init(status: 400, code: code, message: "\(field): \(failure.message)", field: field)
         } else {
             self.init(status: 400, code: "invalid_json", message: failure.message)
         }

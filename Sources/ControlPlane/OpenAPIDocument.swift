@@ -610,7 +610,7 @@ components:
         application/json:
           schema: { $ref: "#/components/schemas/BulkResult" }
     BadRequest:
-      description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`), an invalid parameter (`invalid_parameter`) or a path with an encoded NUL or slash (`invalid_path`).
+      description: Malformed JSON (`invalid_json`), an invalid spec (`invalid_spec`, with `field`), another invalid request body (`invalid_request`, with `field`), an invalid parameter (`invalid_parameter`) or a path with an encoded NUL or slash (`invalid_path`).
       content:
         application/json:
           schema: { $ref: "#/components/schemas/Error" }

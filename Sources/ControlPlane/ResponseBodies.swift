@@ -469,15 +469,30 @@ public struct PresetBody: Codable, Sendable {
 public struct BulkResultBody: Codable, Sendable {
     public var results: [String: Entry]
 
+    public init(results: [String: Entry]) {
+        self.results = results
+    }
+
     public struct Entry: Codable, Sendable {
         public var changed: Bool?
         public var status: StatusBody?
         public var error: ErrorDetail?
+
+        public init(changed: Bool? = nil, status: StatusBody? = nil, error: ErrorDetail? = nil) {
+            self.changed = changed
+            self.status = status
+            self.error = error
+        }
     }
 
     public struct ErrorDetail: Codable, Sendable {
         public var code: String
         public var message: String
+
+        public init(code: String, message: String) {
+            self.code = code
+            self.message = message
+        }
     }
 }
 

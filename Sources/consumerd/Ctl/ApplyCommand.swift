@@ -95,6 +95,10 @@ struct ApplyCommand: ParsableCommand {
             }
             print(table.rendered)
             print("\nPlan: \(plan.summary)" + (outcomes == nil ? " (dry run: nothing changed)" : "."))
+            if let outcomes {
+                let failed = outcomes.values.filter { $0 != "ok" }.count
+                print("Applied: \(outcomes.count - failed) ok, \(failed) failed.")
+            }
         }
     }
 }

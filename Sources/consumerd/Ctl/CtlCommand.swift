@@ -9,10 +9,8 @@ struct CtlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
         abstract: "Steer a running consumerd over its REST API.",
-        discussion: """
-            The server is --server or $CONSUMERD_URL (default http://127.0.0.1:8080); the token is
-            $CONSUMERD_API_TOKEN or the first line of --token-file.
-            """,
+        discussion: "Every subcommand takes --server URL (default: $CONSUMERD_URL, else http://127.0.0.1:8080), "
+            + "--token-file FILE (default: $CONSUMERD_API_TOKEN), --cacert FILE and -o table|json, after the subcommand's name.",
         subcommands: [
             ListCommand.self, GetCommand.self, StatusCommand.self, CreateCommand.self, ApplyCommand.self, DeleteCommand.self,
             StartCommand.self, StopCommand.self, PauseCommand.self, ResumeCommand.self, RestartCommand.self,

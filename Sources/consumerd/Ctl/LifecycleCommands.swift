@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import Foundation
 
 /// The arguments every lifecycle verb takes: one consumer or `--all`.
 struct LifecycleArguments: ParsableArguments {
@@ -39,11 +40,27 @@ struct LifecycleArguments: ParsableArguments {
                 results[consumer.name] = .failure(Failure(message: "\(error)"))
             }
         }
-        print(Self.render(results))
+        switch options.output {
+        case .table: print(Self.render(results))
+        case .json: print(try Self.json(results))
+        }
         if results.values.contains(where: { if case .failure = $0 { true } else { false } }) { throw ExitCode(1) }
     }
 
     struct Failure: Error { var message: String }
+
+    /// The shape of the server's start-all and stop-all answer.
+    private static func json(_ results: [String: Result<StatusBody?, Failure>]) throws -> String {
+        let entries = results.mapValues { result in
+            switch result {
+            case .success(let status): BulkResultBody.Entry(changed: nil, status: status, error: nil)
+            case .failure(let failure): BulkResultBody.Entry(changed: nil, status: nil, error: .init(code: "failed", message: failure.message))
+            }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(BulkResultBody(results: entries)), as: UTF8.self)
+    }
 
     private static func render(_ results: [String: Result<StatusBody?, Failure>]) -> String {
         var table = Table("NAME", "STATE", "DESIRED", "ERROR")

@@ -8,11 +8,8 @@ struct OffsetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "offsets",
         abstract: "Show a consumer's offsets and lag, or reset them while it is stopped.",
-        discussion: """
-            --reset-to takes earliest, latest, milliseconds since the epoch, or an ISO 8601 time
-            (2026-11-26T09:30:00Z). --set takes TOPIC:PARTITION=OFFSET, or PARTITION=OFFSET for a
-            consumer of one topic; repeat it for more partitions.
-            """)
+        discussion: "--reset-to takes earliest, latest, milliseconds since the epoch, or an ISO 8601 time (2026-11-26T09:30:00Z). "
+            + "--set takes TOPIC:PARTITION=OFFSET, or PARTITION=OFFSET for a consumer of one topic; repeat it for more partitions.")
     @OptionGroup var options: CtlOptions
     @Argument(help: "The consumer.") var name: String
     @Option(help: ArgumentHelp("earliest, latest or a time.", valueName: "where")) var resetTo: String?
@@ -21,6 +18,9 @@ struct OffsetsCommand: ParsableCommand {
 
     func validate() throws {
         guard resetTo == nil || assignments.isEmpty else { throw ValidationError("give --reset-to or --set, not both") }
+        if let resetTo { _ = try Self.parseReset(resetTo) }
+        // The topic of the PARTITION=OFFSET shorthand is looked up when run.
+        for assignment in assignments { _ = try Self.parseAssignment(assignment, defaultTopic: "-") }
     }
 
     func run() throws {
@@ -43,7 +43,7 @@ struct OffsetsCommand: ParsableCommand {
         if assignments.contains(where: { !$0.contains(":") }) {
             topics = try client.get(ConsumerResource.self, "/consumers/\(CtlClient.segment(name))").0.spec.topics ?? []
             guard topics.count == 1 else {
-                throw ValidationError("\(name) reads \(topics.count) topics: name the topic (--set TOPIC:PARTITION=OFFSET)")
+                throw CommandFailure(description: "\(name) reads \(topics.count) topics: name the topic (--set TOPIC:PARTITION=OFFSET)")
             }
         }
         return OffsetsPatchBody(offsets: try assignments.map { try Self.parseAssignment($0, defaultTopic: topics.first) })

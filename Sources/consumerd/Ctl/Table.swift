@@ -17,7 +17,7 @@ struct Table {
         return all.map { row in
             row.enumerated().map { column, cell in
                 column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
-            }.joined(separator: "   ")
+            }.joined(separator: "   ").trimmingSuffix(while: \.isWhitespace)
         }.joined(separator: "\n")
     }
 }
@@ -25,4 +25,12 @@ struct Table {
 extension Optional where Wrapped: CustomStringConvertible {
     /// `-` for an unknown value in a table cell.
     var cell: String { map(\.description) ?? "-" }
+}
+
+extension String {
+    func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+        var text = self
+        while let last = text.last, predicate(last) { text.removeLast() }
+        return text
+    }
 }
