@@ -23,10 +23,102 @@ extension ConsumerLoop {
     /// failure leaves the batch pending (see ``PendingFlush``).
     func flushBatch() throws {
         guard pendingFlush == nil else { return }
-        try attemptFlush()
+        // One write at a time, in order: the previous batch is committed
+        // (or waits for a retry) before this one is handed over.
+        try settleInFlight()
+        guard pendingFlush == nil else { return }
+        if canWriteInBackground {
+            startBackgroundWrite()
+        } else {
+            try attemptFlush()
+        }
+    }
+
+    /// Completes the batch and waits for it: before a consumer stops at a
+    /// record, pauses, or holds a partition back, what came before is committed.
+    func flushBatchNow() throws {
+        try flushBatch()
+        try settleInFlight()
+    }
+
+    /// The common case goes to the background writer: a sink the consumer
+    /// commits for, records to write, no dead letters to deliver first.
+    /// Exactly-once sinks write offsets with the records and stay in line.
+    private var canWriteInBackground: Bool {
+        guard let sink, writer != nil else { return false }
+        return sink.commits == .consumer && !batch.records.isEmpty && batch.deadLetters.isEmpty
+    }
+
+    private func startBackgroundWrite() {
+        guard let sink, let writer else { return }
+        let handed = batch
+        batch = spareBatch ?? Batch(capacity: spec.batch.maxRecords)
+        spareBatch = nil
+        inFlight = handed
+        let target = UncheckedSink(sink)
+        let instruments = instruments
+        let clock = clock
+        writer.start {
+            let started = clock.now
+            defer { instruments.sinkWriteDuration(sink: target.sink.kind).record(clock.now - started) }
+            return Result { () throws(PipelineError) in try target.sink.write(SinkBatch(records: handed.records, offsets: handed.offsets)) }
+        }
+    }
+
+    /// Waits for the batch being written in the background and completes it
+    /// as the synchronous path would: commit it, dead-letter what the sink
+    /// refused, or leave it pending for a retry. A batch that goes pending
+    /// holds back the one filled meanwhile: that one is dropped unwritten
+    /// and its partitions rewound, to be read again after the retry.
+    func settleInFlight() throws {
+        guard let handed = inFlight, let writer else { return }
+        let outcome = writer.wait()
+        inFlight = nil
+        let newer = batch
+        batch = handed
+        switch outcome {
+        case .success(.written):
+            commitBatch()
+        case .success(.writtenExcept(let refused)):
+            do throws(PipelineError) {
+                try deadLetter(refused)
+                try deliverDeadLetters()
+                commitBatch()
+            } catch {
+                guard error.isRetriable else { throw error }
+                try scheduleFlushRetry(error, sinkWritten: true)
+            }
+        case .success(.rejected):
+            // Nothing was written: the synchronous path dead-letters and writes again.
+            try attemptFlush()
+        case .failure(let error):
+            guard error.isRetriable else { throw error }
+            try scheduleFlushRetry(error, sinkWritten: false)
+        }
+        if batch.isEmpty {
+            spareBatch = batch
+            batch = newer
+        } else {
+            rewind(newer)
+        }
+    }
+
+    /// Drops a batch that was read but not written and seeks its partitions
+    /// back to its first records, so they are read again in order.
+    private func rewind(_ dropped: Batch) {
+        guard !dropped.isEmpty else { return }
+        let offsets = dropped.partitions.map { TopicPartitionOffset($0.partition, offset: $0.firstOffset) }
+        do {
+            try consumer?.seek(offsets)
+        } catch {
+            // A partition on its way out: its new owner reads from the committed offset.
+            logger.warning("could not rewind partitions after a failed write", metadata: ["error": "\(error)"])
+        }
+        logger.info("a write failed; the batch read meanwhile is read again after it", metadata: ["records": "\(dropped.consumed)"])
     }
 
     func attemptFlush() throws {
+        try settleInFlight()
         // After a failed flush in a revoke callback the batch was dropped
         // while later records may still arrive: storing their offsets would
         // skip the dropped ones.
@@ -56,6 +148,12 @@ extension ConsumerLoop {
             try updatePausedPartitions()
         }
         commitBatch()
+    }
+
+    /// A sink handed to the writer thread; the consumer thread leaves it alone until the write is waited for.
+    private struct UncheckedSink: @unchecked Sendable {
+        let sink: any Sink
+        init(_ sink: any Sink) { self.sink = sink }
     }
 
     /// Writes the batch's records. Records the sink refuses for good go to

@@ -33,19 +33,19 @@ extension ConsumerLoop {
             // No dead-letter topic (a validated spec never gets here: unset
             // policies fall back to fail): stop before the record, committing
             // everything before it, exactly as for a poison record.
-            try flushBatch()
+            try flushBatchNow()
             throw PipelineError(
                 stage: rejection.stage,
                 message: "\(rejection.message) (its disposition is dead_letter, and this consumer has no dead-letter topic)",
                 reason: rejection.reason, record: record.coordinates)
         case .fail(let error) where error.isRetriable:
             // Everything before the record is safe to commit; the record waits.
-            try flushBatch()
+            try flushBatchNow()
             try holdBack(message, error)
         case .fail(let error):
             stats.errors += 1
             instruments.errors(stage: error.stage.rawValue).increment()
-            try flushBatch()
+            try flushBatchNow()
             throw error
         }
     }

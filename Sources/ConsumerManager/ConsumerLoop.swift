@@ -29,6 +29,12 @@ final class ConsumerLoop {
     var deadLetters: DeadLetterWriter?
 
     var batch: Batch
+    /// The batch the background writer is writing; `batch` fills meanwhile.
+    var inFlight: Batch?
+    /// An emptied batch kept for its capacity.
+    var spareBatch: Batch?
+    /// Writes batches while the loop goes on (sinks the consumer commits for).
+    var writer: BackgroundWrite?
     let maxWait: Duration
     /// The batch's sink write or dead letters failed transiently; retried at
     /// `nextAttempt`, every partition paused meanwhile.
@@ -73,6 +79,8 @@ final class ConsumerLoop {
     var lastKafkaErrorLog: [KafkaError.Code: ContinuousClock.Instant] = [:]
 
     static let idlePollTimeout: Duration = .milliseconds(100)
+    /// How often an idle loop looks whether the background write has ended.
+    static let writeCheckInterval: Duration = .milliseconds(5)
 
     init(runtime: ConsumerRuntime, spec: ConsumerSpec, settings: ConsumerRuntime.RunSettings) {
         self.runtime = runtime
@@ -107,6 +115,7 @@ final class ConsumerLoop {
             runtime.publish(state: .failed)
             logger.error("consumer failed", metadata: ["stage": "\(failure.stage)", "error": "\(failure.message)"])
         }
+        writer?.stop()
         instruments.removeLag(for: Array(partitions.keys))
         partitions.removeAll()
         heldBack.removeAll()
@@ -133,6 +142,7 @@ final class ConsumerLoop {
         sinkContext.logger = logger
         let sink = try spec.sink.makeSink(in: sinkContext)
         self.sink = sink
+        if sink.commits == .consumer { writer = BackgroundWrite(name: spec.name) }
         let consumer = try KafkaConsumer(config: settings.kafka, logger: logger)
         consumer.delegate = self
         // Dead letters carry the original headers, and so does a Kafka sink.
@@ -165,6 +175,7 @@ final class ConsumerLoop {
             runtime.beat(at: now)
             for command in runtime.takeCommands() where try apply(command) == .stop { return }
             if let failure = pendingFailure { throw failure }
+            if inFlight != nil, writer?.isDone == true { try settleInFlight() }
             if let pending = pendingFlush {
                 if now >= pending.nextAttempt { try attemptFlush() }
             } else if let started = batch.startedAt, now - started >= maxWait {
@@ -199,6 +210,7 @@ final class ConsumerLoop {
     /// Graceful end: write and commit what was read, then leave the group.
     private func shutdown() throws {
         runtime.publish(state: .stopping)
+        try settleInFlight()
         if !batch.isEmpty {
             // One last attempt; what still fails is not committed and is read again.
             try attemptFlush()
@@ -220,6 +232,11 @@ final class ConsumerLoop {
     /// Failure path: nothing unwritten may be committed, so the batch is
     /// dropped before closing (closing runs the revoke callback).
     private func abandon() {
+        // The sink may be closed only once the writer has let go of it.
+        if inFlight != nil {
+            _ = writer?.wait()
+            inFlight = nil
+        }
         dropBatch()
         pendingFlush = nil
         if let consumer {
@@ -243,7 +260,7 @@ final class ConsumerLoop {
         case .pause:
             guard !operatorPaused else { return .proceed }
             // Everything read so far goes out before the pause takes effect.
-            if pendingFlush == nil { try flushBatch() }
+            if pendingFlush == nil { try flushBatchNow() }
             operatorPaused = true
             try updatePausedPartitions()
             runtime.publish(state: .paused)
@@ -279,9 +296,11 @@ final class ConsumerLoop {
 
     private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
         if let pending = pendingFlush { return max(.zero, min(pending.nextAttempt - now, Self.idlePollTimeout)) }
-        guard let started = batch.startedAt else { return Self.idlePollTimeout }
+        // A background write's commit should not wait for the next record.
+        let ceiling = inFlight == nil ? Self.idlePollTimeout : Self.writeCheckInterval
+        guard let started = batch.startedAt else { return ceiling }
         let remaining = started + maxWait - now
-        return remaining <= .zero ? .zero : min(remaining, Self.idlePollTimeout)
+        return remaining <= .zero ? .zero : min(remaining, ceiling)
     }
 
     func report(_ error: KafkaError) {

@@ -24,6 +24,8 @@ public struct Batch {
 
     public struct Progress: Sendable, Equatable {
         public let partition: TopicPartition
+        /// Where a batch that is dropped unwritten must be read again from.
+        public let firstOffset: Int64
         public var lastOffset: Int64
         public var consumed = 0
         public var written = 0
@@ -95,7 +97,7 @@ public struct Batch {
             partitions[index].consumed += 1
             lastIndex = index
         } else {
-            partitions.append(Progress(partition: key, lastOffset: message.offset, consumed: 1))
+            partitions.append(Progress(partition: key, firstOffset: message.offset, lastOffset: message.offset, consumed: 1))
             lastIndex = partitions.count - 1
         }
     }
