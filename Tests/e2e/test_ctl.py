@@ -39,7 +39,7 @@ WORKDIR = None
 def setUpModule():
     global BROKER, WORKDIR
     WORKDIR = tempfile.mkdtemp(prefix="consumerd-e2e-ctl-")
-    BROKER = DevBroker(os.path.join(WORKDIR, "broker.log"), partitions=1, topics=[ORDERS, AUDIT])
+    BROKER = DevBroker(os.path.join(WORKDIR, "broker.log"), partitions=1, topics=[ORDERS, AUDIT, "ctl.prices", "ctl.prices.dlq"])
 
 
 def tearDownModule():
@@ -396,6 +396,60 @@ class CtlOneServer(CtlTestCase):
         _, rows = table(self.ctl("health").stdout.split("\n\n", 1)[1])
         self.assertEqual([(r["NAME"], r["HEALTH"], r["STATE"]) for r in rows],
                          [("audit", "healthy", "running"), ("orders", "healthy", "running")])
+
+
+class CtlDeadLetters(CtlTestCase):
+    """`ctl dlq list` and `ctl dlq redrive`: records a validation stage turned
+    away are listed with why, and after the fix each reaches the sink once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.data_dir = os.path.join(WORKDIR, "dlq-data")
+        cls.server = Server(cls.data_dir, BROKER.bootstrap, os.path.join(WORKDIR, "dlq.log"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_list_and_redrive(self):
+        def poison(price_type):
+            return spec("prices", "ctl.prices", dead_letter={"topic": "ctl.prices.dlq"},
+                        validation={"schema": {"type": "object", "properties": {"price": {"type": price_type}}}})
+
+        status, body = self.server.json("POST", "/consumers", poison("number"))
+        self.assertEqual(status, 201, body)
+        wait_for(lambda: self.state("prices") == "running", timeout=60, message="prices running")
+        producer = Producer({"bootstrap.servers": BROKER.bootstrap, "acks": "all"})
+        for value in ['{"price": 1}', '{"price": "2"}', '{"price": "3"}', '{"price": 4}']:
+            producer.produce("ctl.prices", value=value.encode(), partition=0)
+        self.assertEqual(producer.flush(30), 0)
+        sink = os.path.join(self.data_dir, "sinks", "prices.jsonl")
+        wait_for(lambda: len(sink_lines(sink, live=True)) == 2, timeout=60, message="the two valid records")
+        wait_for(lambda: self.ctl_json("dlq", "list", "prices")["count"] == 2, timeout=60, message="two dead letters")
+
+        listing = self.ctl("dlq", "list", "prices").stdout
+        heading, rendered = listing.split("\n\n", 1)
+        self.assertEqual(heading, "2 dead letters in ctl.prices.dlq")
+        header, rows = table(rendered)
+        self.assertEqual(header, ["PARTITION", "OFFSET", "ORIGINAL", "STAGE", "ERROR", "MESSAGE", "VALUE"])
+        self.assertEqual([(r["OFFSET"], r["ORIGINAL"], r["STAGE"], r["ERROR"], r["VALUE"]) for r in rows], [
+            ("0", "ctl.prices[0]@1", "validation", "type_mismatch", '{"price": "2"}'),
+            ("1", "ctl.prices[0]@2", "validation", "type_mismatch", '{"price": "3"}'),
+        ])
+
+        # The fix, then the redrive once the fixed spec runs.
+        status, body = self.server.json("PUT", "/consumers/prices", poison("string"))
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: self.server.status("prices")["generation"] == 2 and self.state("prices") == "running",
+                 timeout=60, message="the fixed spec running")
+        report = self.ctl_json("dlq", "redrive", "prices", "--error-type", "type_mismatch")
+        self.assertEqual(report, {"matched": 2, "redriven": 2, "already_redriven": 0, "failed": 0, "errors": []})
+        wait_for(lambda: len(sink_lines(sink, live=True)) == 4, timeout=60, message="the redriven records in the sink")
+        again = self.ctl("dlq", "redrive", "prices").stdout
+        self.assertEqual(again, "matched 2, redriven 0, already redriven 2, failed 0\n")
+        wait_for(lambda: self.server.status("prices")["lag_total"] == 0, timeout=60, message="the topic read to its end")
+        prices = sorted(str(line["value"]["price"]) for line in sink_lines(sink))
+        self.assertEqual(prices, ["1", "2", "3", "4"], "each record once")
 
 
 class CtlApply(CtlTestCase):
