@@ -309,23 +309,25 @@ public final class ConsumerManager: Sendable {
     /// Deletes a consumer: its spec file at once, its registration once it
     /// has stopped (gracefully: the last batch is written and committed).
     public func delete(_ name: String) throws(ConsumerManagerError) -> DeleteOutcome {
-        let removed: Bool? = registry.withLock { registry in
+        // The status of a draining consumer is taken under the same lock:
+        // its run may end, and remove it, right after.
+        let outcome: DeleteOutcome? = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return nil }
             let effects = entry.lifecycle.delete()
             if effects.contains(.remove) {
                 registry.entries.removeValue(forKey: name)
-                return true
+                return .removed
             }
             apply(effects, to: &entry)
             registry.entries[name] = entry
-            return false
+            return .stopping(status(of: entry, lastCheck: registry.lastHealthCheck))
         }
-        guard let removed else { throw .notFound(name) }
+        guard let outcome else { throw .notFound(name) }
         try persist(name)
-        logger.info("consumer deleted", metadata: ["consumer": "\(name)", "draining": "\(!removed)"])
-        if !removed { return .stopping(try status(name)) }
-        metrics.remove(consumer: name)
-        return .removed
+        let draining = if case .stopping = outcome { true } else { false }
+        logger.info("consumer deleted", metadata: ["consumer": "\(name)", "draining": "\(draining)"])
+        if !draining { metrics.remove(consumer: name) }
+        return outcome
     }
 
     /// Waits until a deleted consumer has left the registry.
