@@ -78,7 +78,10 @@ final class ConsumerLoop {
     var pendingFailure: (any Error)?
     var lastKafkaErrorLog: [KafkaError.Code: ContinuousClock.Instant] = [:]
 
-    static let idlePollTimeout: Duration = .milliseconds(100)
+    /// The longest an idle loop blocks in poll: commands wake it at once
+    /// (``ConsumerRuntime/send(_:)``), and it wakes for its own deadlines
+    /// (batch age, retries, the progress refresh) when they come.
+    static let idlePollTimeout: Duration = .seconds(1)
     /// How often an idle loop looks whether the background write has ended.
     static let writeCheckInterval: Duration = .milliseconds(5)
 
@@ -145,6 +148,8 @@ final class ConsumerLoop {
         if sink.commits == .consumer { writer = BackgroundWrite(name: spec.name) }
         let consumer = try KafkaConsumer(config: settings.kafka, logger: logger)
         consumer.delegate = self
+        let wakeable = Wakeable(consumer: consumer)
+        runtime.setWake { wakeable.consumer.wake() }
         // Dead letters carry the original headers, and so does a Kafka sink.
         consumer.readsHeaders = deadLetters != nil || spec.sink.type == KafkaSinkSpec.type
         self.consumer = consumer
@@ -223,6 +228,7 @@ final class ConsumerLoop {
         }
         // What is stored goes in before the group is left.
         commitStoredNow()
+        runtime.setWake(nil)
         try consumer?.close()
         consumer = nil
         sink?.close()
@@ -239,6 +245,7 @@ final class ConsumerLoop {
         }
         dropBatch()
         pendingFlush = nil
+        runtime.setWake(nil)
         if let consumer {
             do {
                 try consumer.close()
@@ -294,13 +301,25 @@ final class ConsumerLoop {
         pausedPartitions = wanted
     }
 
+    /// Until the loop's next deadline: a retry, the batch's age, a commit to
+    /// retry, a held partition's retry, the progress refresh.
     private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
-        if let pending = pendingFlush { return max(.zero, min(pending.nextAttempt - now, Self.idlePollTimeout)) }
         // A background write's commit should not wait for the next record.
-        let ceiling = inFlight == nil ? Self.idlePollTimeout : Self.writeCheckInterval
-        guard let started = batch.startedAt else { return ceiling }
-        let remaining = started + maxWait - now
-        return remaining <= .zero ? .zero : min(remaining, ceiling)
+        var wake = now + (inFlight == nil ? Self.idlePollTimeout : Self.writeCheckInterval)
+        wake = min(wake, nextRefresh)
+        if let pending = pendingFlush {
+            wake = min(wake, pending.nextAttempt)
+        } else if let started = batch.startedAt {
+            wake = min(wake, started + maxWait)
+        }
+        if let due = recommitAt { wake = min(wake, due) }
+        // A commit's answer comes within milliseconds; the status shows it.
+        if commitsInFlight > 0 { wake = min(wake, now + Self.writeCheckInterval * 10) }
+        if let due = sinkOffsetsRetryAt, !awaitingSinkOffsets.isEmpty { wake = min(wake, due) }
+        if !heldBack.isEmpty {
+            for held in heldBack.values where !held.resumed { wake = min(wake, held.until) }
+        }
+        return wake > now ? wake - now : .zero
     }
 
     func report(_ error: KafkaError) {
@@ -331,4 +350,9 @@ final class ConsumerLoop {
             ConsumerFailure(stage: "internal", message: "\(error)")
         }
     }
+}
+
+/// The run's consumer, for the one call other threads may make on it (``KafkaConsumer/wake()``).
+private struct Wakeable: @unchecked Sendable {
+    let consumer: KafkaConsumer
 }

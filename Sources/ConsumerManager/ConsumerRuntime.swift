@@ -20,6 +20,9 @@ final class ConsumerRuntime: Sendable {
     private let commandPending = Atomic<Bool>(false)
     /// Nanoseconds after `epoch` of the loop's last iteration (stall detection).
     private let heartbeat = Atomic<Int64>(0)
+    /// Wakes the loop out of a blocking poll when a command arrives; set
+    /// while the run's Kafka consumer exists.
+    private let wakeLoop = Mutex<(@Sendable () -> Void)?>(nil)
     private static let epoch = ContinuousClock.now
 
     /// Everything a run needs besides its spec.
@@ -84,6 +87,13 @@ final class ConsumerRuntime: Sendable {
     func send(_ command: RuntimeCommand) {
         shared.withLock { $0.mailbox.append(command) }
         commandPending.store(true, ordering: .releasing)
+        // Under the lock: the loop clears it before the consumer goes away.
+        wakeLoop.withLock { $0?() }
+    }
+
+    /// The loop's way to be woken (nil: none, from before its consumer closes).
+    func setWake(_ wake: (@Sendable () -> Void)?) {
+        wakeLoop.withLock { $0 = wake }
     }
 
     var snapshot: RuntimeSnapshot {

@@ -12,6 +12,8 @@ public final class KafkaConsumer {
     private let context: ClientContext
     /// Results of asynchronous commits, polled without blocking.
     private let commitQueue: OpaquePointer
+    /// The queue `poll` blocks on, kept to wake it (``wake()``).
+    private let consumerQueue: OpaquePointer?
     private var closed = false
     /// Most messages in a row come from the same topic; resolving the name once
     /// per topic switch avoids a String allocation per record.
@@ -46,13 +48,15 @@ public final class KafkaConsumer {
             rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
         }
         commitQueue = rd_kafka_queue_new(handle)
-        context.owner = self
         // Serve log/error events from the consumer queue, i.e. in poll().
         rd_kafka_poll_set_consumer(handle)
+        consumerQueue = rd_kafka_queue_get_consumer(handle)
+        context.owner = self
     }
 
     deinit {
         rd_kafka_queue_destroy(commitQueue)
+        if let consumerQueue { rd_kafka_queue_destroy(consumerQueue) }
         if !closed {
             // Without a close the group only notices after session.timeout.ms.
             context.delegate = nil
@@ -99,6 +103,13 @@ public final class KafkaConsumer {
     private func subscribe(names: [String]) throws(KafkaError) {
         let list = PartitionList(names.map { TopicPartition(topic: $0, partition: crd_partition_unassigned) })
         try check(rd_kafka_subscribe(handle, list.pointer), "subscribe")
+    }
+
+    /// Makes a ``poll(timeout:)`` blocked on another thread return at once
+    /// (with no record). Safe from any thread while the consumer exists; a
+    /// wake with no poll under way makes the next one return early.
+    public func wake() {
+        if let consumerQueue { rd_kafka_queue_yield(consumerQueue) }
     }
 
     /// Reads these partitions from these offsets without joining the group:
