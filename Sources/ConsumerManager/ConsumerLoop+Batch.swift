@@ -45,12 +45,13 @@ extension ConsumerLoop {
     /// commits for, records to write, no dead letters to deliver first.
     /// Exactly-once sinks write offsets with the records and stay in line.
     private var canWriteInBackground: Bool {
-        guard let sink, writer != nil else { return false }
-        return sink.commits == .consumer && !batch.records.isEmpty && batch.deadLetters.isEmpty
+        writesInBackground && !batch.records.isEmpty && batch.deadLetters.isEmpty
     }
 
     private func startBackgroundWrite() {
-        guard let sink, let writer else { return }
+        guard let sink else { return }
+        let writer = writer ?? BackgroundWrite(name: spec.name)
+        self.writer = writer
         let handed = batch
         batch = spareBatch ?? Batch(capacity: spec.batch.maxRecords)
         spareBatch = nil

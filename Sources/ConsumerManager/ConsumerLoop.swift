@@ -33,8 +33,10 @@ final class ConsumerLoop {
     var inFlight: Batch?
     /// An emptied batch kept for its capacity.
     var spareBatch: Batch?
-    /// Writes batches while the loop goes on (sinks the consumer commits for).
+    /// Writes batches while the loop goes on (sinks the consumer commits
+    /// for); its thread starts with the first batch, so an idle consumer has none.
     var writer: BackgroundWrite?
+    var writesInBackground = false
     let maxWait: Duration
     /// The batch's sink write or dead letters failed transiently; retried at
     /// `nextAttempt`, every partition paused meanwhile.
@@ -145,7 +147,7 @@ final class ConsumerLoop {
         sinkContext.logger = logger
         let sink = try spec.sink.makeSink(in: sinkContext)
         self.sink = sink
-        if sink.commits == .consumer { writer = BackgroundWrite(name: spec.name) }
+        writesInBackground = sink.commits == .consumer
         let consumer = try KafkaConsumer(config: settings.kafka, logger: logger)
         consumer.delegate = self
         let wakeable = Wakeable(consumer: consumer)
