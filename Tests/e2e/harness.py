@@ -41,6 +41,20 @@ def wait_for(condition, timeout=60, interval=0.1, message="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+class ServerLogOnFailure:
+    """A TestCase mixin: when a test fails, print the tail of `self.server`'s log."""
+
+    server = None
+
+    def run(self, result=None):
+        failed_before = len(result.failures) + len(result.errors) if result is not None else 0
+        outcome = super().run(result)
+        failed = result is not None and len(result.failures) + len(result.errors) > failed_before
+        if failed and self.server and not self.server.log.closed:
+            print(f"\n--- consumerd log (tail) ---\n{self.server.log_tail()}")
+        return outcome
+
+
 class DevBroker:
     """`consumerd dev-broker`, optionally taking fault commands (`--control`)."""
 

@@ -19,14 +19,15 @@ import unittest
 
 from confluent_kafka import Producer
 
-from harness import FAST, ROOT, DevBroker, Server, assert_matches_schema, committed, high_watermarks, sink_lines, wait_for
+from harness import (FAST, ROOT, DevBroker, Server, ServerLogOnFailure, assert_matches_schema, committed, high_watermarks,
+                     sink_lines, wait_for)
 
 TOPIC = "e2e.trades"
 PARTITIONS = 6
 GROUP = "consumerd-trades"
 
 
-class EndToEnd(unittest.TestCase):
+class EndToEnd(ServerLogOnFailure, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.workdir = tempfile.mkdtemp(prefix="consumerd-e2e-")
@@ -51,13 +52,6 @@ class EndToEnd(unittest.TestCase):
             print(f"kept {cls.workdir}")
         else:
             shutil.rmtree(cls.workdir, ignore_errors=True)
-
-    def run(self, result=None):
-        # On failure, show what the server logged.
-        outcome = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            print(f"\n--- consumerd log (tail) ---\n{self.server.log_tail()}")
-        return outcome
 
     # Helpers
 

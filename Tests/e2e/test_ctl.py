@@ -22,7 +22,7 @@ import unittest
 import yaml
 from confluent_kafka import Producer
 
-from harness import BINARY, FAST, DevBroker, Server, sink_lines, wait_for
+from harness import BINARY, FAST, DevBroker, Server, ServerLogOnFailure, sink_lines, wait_for
 
 ORDERS = "ctl.orders"  # one partition: the order of the records holds
 AUDIT = "ctl.audit"
@@ -112,7 +112,7 @@ def facts(text):
     return result
 
 
-class CtlTestCase(unittest.TestCase):
+class CtlTestCase(ServerLogOnFailure, unittest.TestCase):
     server = None
 
     def ctl(self, *args, ok=True, **kwargs):
@@ -139,15 +139,6 @@ class CtlTestCase(unittest.TestCase):
 
     def state(self, name, server=None):
         return (server or self.server).status(name)["state"]
-
-    def run(self, result=None):
-        # On this test's failure, show what the server logged.
-        failed_before = len(result.failures) + len(result.errors) if result is not None else 0
-        outcome = super().run(result)
-        failed = result is not None and len(result.failures) + len(result.errors) > failed_before
-        if failed and self.server and not self.server.log.closed:
-            print(f"\n--- consumerd log (tail) ---\n{self.server.log_tail()}")
-        return outcome
 
 
 class CtlOneServer(CtlTestCase):

@@ -24,7 +24,7 @@ import yaml
 from confluent_kafka import Producer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when run by path, not discover
-from harness import FAST, ROOT, DevBroker, Server, sink_lines, wait_for  # noqa: E402
+from harness import FAST, ROOT, DevBroker, Server, ServerLogOnFailure, sink_lines, wait_for  # noqa: E402
 
 DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "consumerd.json")
 RULES_DIR = os.path.join(ROOT, "deploy", "prometheus")
@@ -201,7 +201,7 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(code, 0, output)
 
 
-class MetricNamesExist(unittest.TestCase):
+class MetricNamesExist(ServerLogOnFailure, unittest.TestCase):
     """Against the series of a real server: `healthy` consumes and
     dead-letters a poison record; `broken` writes to an HTTP sink nobody
     listens on, so its attempts fail, it fails and is restarted."""
@@ -231,12 +231,6 @@ class MetricNamesExist(unittest.TestCase):
             print(f"kept {cls.workdir}")
         else:
             shutil.rmtree(cls.workdir, ignore_errors=True)
-
-    def run(self, result=None):
-        outcome = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            print(f"\n--- consumerd log (tail) ---\n{self.server.log_tail()}")
-        return outcome
 
     def register(self, name, topic, **extra):
         status, body = self.server.json("POST", "/consumers", {
