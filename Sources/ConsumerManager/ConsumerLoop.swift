@@ -76,6 +76,8 @@ final class ConsumerLoop {
     /// Stage counts already added to the Prometheus counters.
     var reported = ReportedCounts()
     var nextRefresh: ContinuousClock.Instant
+    /// The last poll returned a record (the next one need not compute a timeout).
+    var lastPollHadRecord = false
     /// A failure raised inside a rebalance callback, surfaced by the loop.
     var pendingFailure: (any Error)?
     var lastKafkaErrorLog: [KafkaError.Code: ContinuousClock.Instant] = [:]
@@ -193,7 +195,11 @@ final class ConsumerLoop {
             if commitsInFlight > 0 || recommitAt != nil { collectCommitResults(now) }
             if now >= nextRefresh { refreshProgress() }
             do {
-                if let message = try consumer.poll(timeout: pollTimeout(now)) {
+                // While records flow, poll returns one at once whatever the
+                // timeout: work out the next deadline only once it may block.
+                let message = try consumer.poll(timeout: lastPollHadRecord ? .zero : pollTimeout(now))
+                lastPollHadRecord = message != nil
+                if let message {
                     heardFromBroker = true
                     if stats.firstRecordAt == nil { stats.firstRecordAt = Date() }
                     if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
