@@ -154,6 +154,12 @@ extension ConsumerManager {
     /// `consumerd.redriven_from`, through an idempotent producer; each one
     /// at most once across calls (``RedriveLedger``). Blocks: call it off the pool.
     public func redriveDeadLetters(of name: String, _ request: RedriveRequest) throws(ConsumerManagerError) -> RedriveReport {
+        // One at a time per consumer: two at once would both read the
+        // ledger before either wrote it, and send the same records twice.
+        guard redrivesUnderWay.withLock({ $0.insert(name).inserted }) else {
+            throw ConsumerManagerError(.conflict, "a redrive of '\(name)' is already under way")
+        }
+        defer { redrivesUnderWay.withLock { _ = $0.remove(name) } }
         let spec = try status(name).spec
         let topics = try deadLetterTopics(of: spec)
         let ranges = try deadLetterRanges(topics: topics, partition: request.partition, from: request.fromOffset, to: request.toOffset)
@@ -206,7 +212,9 @@ extension ConsumerManager {
         }
         registry.withLock { registry in
             guard var entry = registry.entries[name] else { return }
-            for (key, ranges) in applied.ranges { entry.redriven.ranges[key] = Self.union(entry.redriven.ranges[key] ?? [], ranges) }
+            for (key, ranges) in applied.ranges {
+                entry.redriven.ranges[key] = RedriveLedger.merged((entry.redriven.ranges[key] ?? []) + ranges)
+            }
             registry.entries[name] = entry
         }
         try persist(name)
@@ -219,11 +227,6 @@ extension ConsumerManager {
 
     struct RedriveFailure: Error {
         var message: String
-    }
-
-    /// Two sets of ranges merged (another redrive may have run meanwhile).
-    private static func union(_ a: [[Int64]], _ b: [[Int64]]) -> [[Int64]] {
-        RedriveLedger.merged(a + b)
     }
 
     /// The consumer's dead-letter topics: `{topic}` resolved for each source topic.

@@ -118,6 +118,8 @@ public final class ConsumerManager: Sendable {
     /// Posts state and health changes to the server's and the consumers' webhooks.
     let alerts: AlertNotifier
     let registry = Mutex<Registry>(Registry())
+    /// Consumers whose dead letters are being redriven.
+    let redrivesUnderWay = Mutex<Set<String>>([])
     private let persistLock = Mutex<Void>(())
 
     struct Registry {
