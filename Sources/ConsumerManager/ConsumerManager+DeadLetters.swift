@@ -246,7 +246,7 @@ extension ConsumerManager {
     private func deadLetterRanges(
         topics: [String], partition: Int32?, from: Int64?, to: Int64?
     ) throws(ConsumerManagerError) -> [(partition: TopicPartition, start: Int64, end: Int64)] {
-        guard let admin else { throw ConsumerManagerError(.kafkaUnavailable, "no Kafka admin client could be created (see the server log)") }
+        let admin = try requireAdmin()
         var ranges: [(TopicPartition, Int64, Int64)] = []
         for topic in topics {
             let ids: [Int32]

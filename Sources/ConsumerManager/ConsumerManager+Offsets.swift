@@ -193,7 +193,7 @@ extension ConsumerManager {
             .conflict, "'\(name)' \(now): offsets can only be changed while the consumer is stopped (POST /consumers/\(name)/stop)")
     }
 
-    private func requireAdmin() throws(ConsumerManagerError) -> KafkaAdmin {
+    func requireAdmin() throws(ConsumerManagerError) -> KafkaAdmin {
         guard let admin else { throw ConsumerManagerError(.kafkaUnavailable, "no Kafka admin client could be created (see the server log)") }
         return admin
     }
