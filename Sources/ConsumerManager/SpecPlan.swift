@@ -25,7 +25,9 @@ public struct SpecPlan: Sendable {
     /// are then compared redacted too, so a changed secret alone looks
     /// unchanged. Apply sends every listed spec anyway: the server compares
     /// the real values and restarts only what really changed.
-    public init(desired: [ConsumerSpec], current: [ConsumerSpec], prune: Bool, currentIsRedacted: Bool) {
+    /// `otherNames`: registered consumers whose specs were not fetched (the
+    /// desired specs do not name them); they matter only to `prune`.
+    public init(desired: [ConsumerSpec], current: [ConsumerSpec], otherNames: [String] = [], prune: Bool, currentIsRedacted: Bool) {
         let registered = Dictionary(current.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var steps: [Step] = []
         for spec in desired.sorted(by: { $0.name < $1.name }) {
@@ -39,7 +41,7 @@ public struct SpecPlan: Sendable {
         }
         if prune {
             let listed = Set(desired.map(\.name))
-            for name in registered.keys.sorted() where !listed.contains(name) {
+            for name in Set(registered.keys).union(otherNames).sorted() where !listed.contains(name) {
                 steps.append(Step(name: name, action: .delete, spec: nil, changedFields: []))
             }
         }

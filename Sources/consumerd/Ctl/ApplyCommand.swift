@@ -31,11 +31,8 @@ struct ApplyCommand: ParsableCommand {
         for spec in desired where registered.contains(spec.name) {
             current.append(try client.get(ConsumerResource.self, "/consumers/\(CtlClient.segment(spec.name))").0.spec)
         }
-        // Only names matter for a delete.
-        for name in registered.subtracting(desired.map(\.name)) {
-            current.append(ConsumerSpec(name: name, topics: ["-"]))
-        }
-        let plan = SpecPlan(desired: desired, current: current, prune: prune, currentIsRedacted: true)
+        let others = Array(registered.subtracting(desired.map(\.name)))
+        let plan = SpecPlan(desired: desired, current: current, otherNames: others, prune: prune, currentIsRedacted: true)
         if dryRun {
             emit(plan, outcomes: nil)
             return
