@@ -1,6 +1,7 @@
 import Foundation
 import Pipeline
 import Sinks
+import Synchronization
 
 /// A consumer's sink writes on a thread of their own, one batch at a time,
 /// so the consumer thread polls, decodes and fills the next batch while the
@@ -17,6 +18,9 @@ final class BackgroundWrite: @unchecked Sendable {
     private var job: (() -> Outcome)?
     private var outcome: Outcome?
     private var stopped = false
+    /// Mirrors `outcome != nil` for ``isDone``, which the loop asks once
+    /// per record while a write runs: an atomic load, not the lock.
+    private let finished = Atomic<Bool>(false)
 
     init(name: String) {
         let thread = Thread { [self] in run() }
@@ -34,11 +38,7 @@ final class BackgroundWrite: @unchecked Sendable {
     }
 
     /// The write has ended (``wait()`` will not block).
-    var isDone: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return outcome != nil
-    }
+    var isDone: Bool { finished.load(ordering: .acquiring) }
 
     /// Blocks until the write has ended; its outcome.
     func wait() -> Outcome {
@@ -47,6 +47,7 @@ final class BackgroundWrite: @unchecked Sendable {
         while outcome == nil { condition.wait() }
         let result = outcome!
         outcome = nil
+        finished.store(false, ordering: .relaxed)
         return result
     }
 
@@ -71,6 +72,7 @@ final class BackgroundWrite: @unchecked Sendable {
             condition.lock()
             job = nil
             outcome = result
+            finished.store(true, ordering: .releasing)
             condition.broadcast()
             condition.unlock()
         }
