@@ -6,7 +6,7 @@ import PackageDescription
 //   CRdKafka / CMicroHTTPD / CGnuTLS / CAvro / CCurl / ...   system-library shims
 //   DataModel                        values, JSON, strict decoding
 //   Kafka, HTTPServer, HTTPClient    C libraries in Swift
-//   Avro                             avro-c, Schema Registry client
+//   Avro                             avro-c, Schema Registry client, container files
 //   Pipeline                         records, decoders, stages, sinks
 //   ConsumerManager                  specs, runtimes, registry, health, metrics
 //   ControlPlane                     REST routes over HTTPServer
@@ -78,10 +78,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Deflate-compressed Avro container files (Iceberg manifests other engines write).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Blocking HTTP client (Schema Registry, HTTP sinks, webhooks).
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         // avro-c in Swift: schemas, decoding with resolution, encoding, the Schema Registry client.
-        .target(name: "Avro", dependencies: ["CAvro", "DataModel", "HTTPClient"]),
+        .target(name: "Avro", dependencies: ["CAvro", "CZlib", "DataModel", "HTTPClient"]),
         .target(
             name: "HTTPServer",
             dependencies: [
@@ -168,7 +174,7 @@ let package = Package(
             dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "AvroTests", dependencies: ["Avro", "DataModel", "TestSupport"], exclude: ["fastavro_cases.py"]),
+        .testTarget(name: "AvroTests", dependencies: ["Avro", "DataModel", "TestSupport"], exclude: ["fastavro_cases.py", "container_files.py"]),
         .testTarget(name: "DataModelTests", dependencies: ["DataModel", "TestSupport"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),

@@ -35,6 +35,14 @@ struct AvroBoundsCheck {
         }
     }
 
+    /// The length of the one datum at the start of `bytes` (an object
+    /// container block holds several back to back, with no lengths between).
+    static func datumLength(_ bytes: UnsafeBufferPointer<UInt8>, schema: AvroSchema) throws(AvroError) -> Int {
+        var walker = AvroBoundsCheck(bytes, schema: schema)
+        try walker.walk(schema.root)
+        return walker.index
+    }
+
     private func fail(_ reason: String) -> AvroError {
         AvroError(.malformed, "\(reason) at byte \(index)")
     }

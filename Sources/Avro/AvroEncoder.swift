@@ -177,7 +177,7 @@ extension DecimalText {
     /// complement: minimal length, or sign-extended to `size` bytes. `nil`
     /// when the text is not a decimal or has more fraction digits than the
     /// scale (other than zeros).
-    static func twosComplement(_ text: String, scale: Int, size: Int?) -> [UInt8]? {
+    public static func twosComplement(_ text: String, scale: Int, size: Int?) -> [UInt8]? {
         var utf8 = Substring(text).utf8[...]
         let negative = utf8.first == UInt8(ascii: "-")
         if negative || utf8.first == UInt8(ascii: "+") { utf8 = utf8.dropFirst() }

@@ -290,8 +290,8 @@ enum AvroLogical {
 }
 
 /// Exact decimal text from Avro's big-endian two's-complement unscaled integer.
-enum DecimalText {
-    static func fromTwosComplement(_ bytes: [UInt8], scale: Int) -> String {
+public enum DecimalText {
+    public static func fromTwosComplement(_ bytes: [UInt8], scale: Int) -> String {
         guard !bytes.isEmpty else { return scale > 0 ? "0." + String(repeating: "0", count: scale) : "0" }
         let negative = bytes[0] & 0x80 != 0
         // Magnitude: negate two's complement when negative.
