@@ -5,6 +5,7 @@ import PackageDescription
 // Kafka, HTTPServer, HTTPClient and Avro touch C pointers):
 //   CRdKafka / CMicroHTTPD / CGnuTLS / CAvro / CCurl / ...   system-library shims
 //   DataModel                        values, JSON, strict decoding
+//   Parquet                          Parquet data files (Thrift footer, zstd)
 //   Kafka, HTTPServer, HTTPClient    C libraries in Swift
 //   Avro                             avro-c, Schema Registry client, container files
 //   Pipeline                         records, decoders, stages, sinks
@@ -68,8 +69,15 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
+        ),
         // Values, JSON parsing and writing, strict decoding: no dependencies.
         .target(name: "DataModel"),
+        // Parquet files written in Swift; zstd through libzstd.
+        .target(name: "Parquet", dependencies: ["CZstd"]),
         .target(
             name: "Kafka",
             dependencies: [
@@ -176,6 +184,7 @@ let package = Package(
         ),
         .testTarget(name: "AvroTests", dependencies: ["Avro", "DataModel", "TestSupport"], exclude: ["fastavro_cases.py", "container_files.py"]),
         .testTarget(name: "DataModelTests", dependencies: ["DataModel", "TestSupport"]),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], exclude: ["read_parquet.py"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["DataModel", "Pipeline", "Kafka", "TestSupport"]),
