@@ -1,13 +1,15 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers, bottom up (arrows only point down; only the wrapper modules
-// Kafka, HTTPServer, HTTPClient and Avro touch C pointers):
+// Layers, bottom up (arrows only point down; C pointers stay in the
+// wrappers: Kafka, HTTPServer, HTTPClient, Avro, Parquet's zstd, Iceberg's
+// SQLite and the sinks' connections):
 //   CRdKafka / CMicroHTTPD / CGnuTLS / CAvro / CCurl / ...   system-library shims
 //   DataModel                        values, JSON, strict decoding
 //   Parquet                          Parquet data files (Thrift footer, zstd)
 //   Kafka, HTTPServer, HTTPClient    C libraries in Swift
 //   Avro                             avro-c, Schema Registry client, container files
+//   Iceberg                          Iceberg tables: metadata, manifests, catalogs (SQLite)
 //   Pipeline                         records, decoders, stages, sinks
 //   ConsumerManager                  specs, runtimes, registry, health, metrics
 //   ControlPlane                     REST routes over HTTPServer
@@ -78,6 +80,14 @@ let package = Package(
         .target(name: "DataModel"),
         // Parquet files written in Swift; zstd through libzstd.
         .target(name: "Parquet", dependencies: ["CZstd"]),
+        // pyiceberg's SQL catalog on SQLite (the Iceberg sink).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // Iceberg table format v2: metadata, manifests (Avro), catalogs.
+        .target(name: "Iceberg", dependencies: ["Avro", "CSQLite", "DataModel", "Parquet"]),
         .target(
             name: "Kafka",
             dependencies: [
