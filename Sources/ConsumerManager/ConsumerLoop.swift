@@ -147,6 +147,7 @@ final class ConsumerLoop {
         }
         var sinkContext = settings.sinkContext
         sinkContext.logger = logger
+        sinkContext.meter = instruments
         let sink = try spec.sink.makeSink(in: sinkContext)
         self.sink = sink
         writesInBackground = sink.commits == .consumer

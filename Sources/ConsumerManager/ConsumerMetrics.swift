@@ -1,6 +1,7 @@
 import Kafka
 import Prometheus
 import Synchronization
+import Sinks
 
 /// The Prometheus series consumerd exports, all from one injected registry.
 /// Names carry the `consumerd_` prefix and a unit suffix; every name has one
@@ -185,7 +186,7 @@ public final class ConsumerInstruments: Sendable {
         histogram(ConsumerMetrics.Name.decodeDuration, [("consumer", consumer), ("format", format)], buckets: ConsumerMetrics.decodeBuckets)
     }
 
-    private func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Duration]) -> DurationHistogram {
+    fileprivate func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Duration]) -> DurationHistogram {
         keyed.withLock { series in
             let key = Self.key(descriptor, labels)
             if let existing = series.histograms[key] { return existing }
@@ -221,7 +222,7 @@ public final class ConsumerInstruments: Sendable {
         removed.forEach(registry.unregisterGauge)
     }
 
-    private func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Counter {
+    fileprivate func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Counter {
         keyed.withLock { series in
             let key = Self.key(descriptor, labels)
             if let existing = series.counters[key] { return existing }
@@ -253,5 +254,18 @@ public final class ConsumerInstruments: Sendable {
         registry.unregisterGauge(consecutiveFailures)
         [sequenceGaps, sequenceDuplicates, sequenceOutOfOrder].forEach(registry.unregisterCounter)
         states.values.forEach(registry.unregisterGauge)
+    }
+}
+
+/// A sink's own series (an Iceberg table's commits), kept with the
+/// consumer's so that deleting the consumer drops them too.
+extension ConsumerInstruments: SinkMeter {
+    public func count(_ metric: SinkMetric, by amount: Int64, labels: [(String, String)]) {
+        counter(ConsumerMetrics.descriptor(metric.name, metric.unit, metric.help), [("consumer", consumer)] + labels).increment(by: amount)
+    }
+
+    public func record(_ metric: SinkMetric, _ duration: Duration, labels: [(String, String)]) {
+        histogram(ConsumerMetrics.descriptor(metric.name, metric.unit, metric.help), [("consumer", consumer)] + labels, buckets: ConsumerMetrics.writeBuckets)
+            .record(duration)
     }
 }

@@ -146,17 +146,12 @@ extension ConsumerSpec {
 
     private func validateSink() throws(ConsumerManagerError) {
         do {
-            try sink.validate()
+            try sink.validate(recordSchema: effectiveRecordPath.validation?.schema)
         } catch {
             throw .invalid(error.field, error.message)
         }
         if sink.holdsMaskedSecret {
             throw .invalid("sink", "holds the mask GET shows for a secret; send the real value (or leave the field out)")
-        }
-        if let postgres = sink.spec as? PostgresSinkSpec, postgres.mode == .columns, postgres.createTable, postgres.columns == nil,
-            effectiveRecordPath.validation == nil
-        {
-            throw .invalid("sink.columns", "to create a table in columns mode, name its columns or give the consumer a validation schema")
         }
         // A sink writing into a topic the consumer reads would feed on itself.
         if let kafka = sink.spec as? KafkaSinkSpec, kafka.bootstrapServers == nil, let out = kafka.topic, topics?.contains(out) == true {

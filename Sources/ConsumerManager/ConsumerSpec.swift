@@ -46,6 +46,15 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
             self.maxWaitMilliseconds = maxWaitMilliseconds
             self.maxBytes = maxBytes
         }
+
+        /// What a spec without a `batch` section gets with this sink.
+        init(for sink: SinkSection) {
+            guard let defaults = sink.defaultBatch else {
+                self.init()
+                return
+            }
+            self.init(maxRecords: defaults.maxRecords, maxWaitMilliseconds: defaults.maxWaitMilliseconds, maxBytes: defaults.maxBytes)
+        }
     }
 
     public struct RestartSpec: Sendable, Equatable, Codable {
@@ -99,7 +108,7 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         deadLetter: DeadLetterSpec? = nil,
         retry: RetrySpec = RetrySpec(),
         alerts: AlertsSpec? = nil,
-        batch: Batch = Batch(),
+        batch: Batch? = nil,
         sink: SinkSection? = nil,
         kafka: [String: String] = [:],
         restart: RestartSpec = RestartSpec(),
@@ -116,8 +125,8 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
         self.deadLetter = deadLetter
         self.retry = retry
         self.alerts = alerts
-        self.batch = batch
         self.sink = (sink ?? .file()).resolvingDefaults(consumer: name)
+        self.batch = batch ?? Batch(for: self.sink)
         self.kafka = kafka
         self.restart = restart
         self.autostart = autostart
@@ -179,7 +188,7 @@ extension ConsumerSpec {
             deadLetter: try container.decodeUnlessAbsent(DeadLetterSpec.self, forKey: .deadLetter),
             retry: try container.decodeUnlessAbsent(RetrySpec.self, forKey: .retry) ?? RetrySpec(),
             alerts: try container.decodeUnlessAbsent(AlertsSpec.self, forKey: .alerts),
-            batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch) ?? Batch(),
+            batch: try container.decodeUnlessAbsent(Batch.self, forKey: .batch),
             sink: try container.decodeUnlessAbsent(SinkSection.self, forKey: .sink),
             kafka: try container.decodeUnlessAbsent(PropertyMap.self, forKey: .kafka)?.values ?? [:],
             restart: try container.decodeUnlessAbsent(RestartSpec.self, forKey: .restart) ?? RestartSpec(),

@@ -241,23 +241,11 @@ public struct FileSinkSpec: SinkSpec {
 
     private var resolvedPath: String { path ?? "" }
 
-    /// Files stay inside the sink directory: relative, no `..`, no hidden
-    /// components, a conservative character set.
+    /// Files stay inside the sink directory (``SinkPaths``).
     public func validate() throws(SpecError) {
         let path = resolvedPath
-        guard !path.isEmpty, path.utf8.count <= Self.maxPathLength else {
-            throw SpecError("path", "must be 1-\(Self.maxPathLength) bytes")
-        }
-        guard !path.hasPrefix("/") else { throw SpecError("path", "must be relative to the sink directory") }
+        try SinkPaths.validateRelative(path, field: "path", maxLength: Self.maxPathLength)
         guard !path.hasSuffix("/") else { throw SpecError("path", "must name a file, not a directory") }
-        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
-            guard !component.isEmpty else { throw SpecError("path", "must not contain empty path components") }
-            guard component != "..", component != "." else { throw SpecError("path", "must not contain '.' or '..' components") }
-            guard !component.hasPrefix(".") else { throw SpecError("path", "must not contain hidden path components") }
-            guard component.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
-                throw SpecError("path", "may only contain A-Z a-z 0-9 . _ - and /")
-            }
-        }
     }
 
     public func conflictKey(in context: SinkContext) -> String? { target(in: context) }

@@ -70,6 +70,12 @@ public struct PostgresSinkSpec: SinkSpec {
         try container.encodeIfPresent(columns, forKey: .columns)
     }
 
+    public func validate(recordSchema: Value?) throws(SpecError) {
+        if mode == .columns, createTable, columns == nil, recordSchema == nil {
+            throw SpecError("columns", "to create a table in columns mode, name its columns or give the consumer a validation schema")
+        }
+    }
+
     public func validate() throws(SpecError) {
         guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://"), url.utf8.count <= 2048,
             url.utf8.allSatisfy({ $0 > 0x20 && $0 != 0x7F })

@@ -43,13 +43,18 @@ public struct SinkSection: Sendable, Equatable, Codable {
         try spec.encode(to: encoder)
     }
 
-    public func validate() throws(SpecError) {
+    /// Checks the section, and what in it depends on the consumer's
+    /// validation schema; errors name fields under `sink`.
+    public func validate(recordSchema: Value?) throws(SpecError) {
         do {
             try spec.validate()
+            try spec.validate(recordSchema: recordSchema)
         } catch {
             throw error.under("sink")
         }
     }
+
+    public var defaultBatch: SinkBatchDefaults? { spec.defaultBatch }
 
     public var commits: SinkCommits { spec.commits }
     public var holdsMaskedSecret: Bool { spec.holdsMaskedSecret }

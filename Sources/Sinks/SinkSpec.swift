@@ -38,6 +38,25 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
     /// The section with defaults that depend on the consumer filled in, so
     /// that GET shows what runs (a file sink's path is `<consumer>.jsonl`).
     func resolvingDefaults(consumer: String) -> Self
+    /// Checks what depends on the consumer's validation schema (the columns
+    /// of a table the sink creates); errors name fields inside the section.
+    func validate(recordSchema: Value?) throws(SpecError)
+    /// The batching a consumer of this sink gets when its spec has no
+    /// `batch` section (`nil`: the consumer's defaults).
+    var defaultBatch: SinkBatchDefaults? { get }
+}
+
+/// Batch bounds a sink asks for: an Iceberg table wants few, large commits.
+public struct SinkBatchDefaults: Sendable, Equatable {
+    public var maxRecords: Int
+    public var maxWaitMilliseconds: Int
+    public var maxBytes: Int
+
+    public init(maxRecords: Int, maxWaitMilliseconds: Int, maxBytes: Int) {
+        self.maxRecords = maxRecords
+        self.maxWaitMilliseconds = maxWaitMilliseconds
+        self.maxBytes = maxBytes
+    }
 }
 
 extension SinkSpec {
@@ -49,6 +68,8 @@ extension SinkSpec {
     public func restoringSecrets(from previous: Self) -> Self { self }
     public var holdsMaskedSecret: Bool { false }
     public func resolvingDefaults(consumer: String) -> Self { self }
+    public func validate(recordSchema: Value?) throws(SpecError) {}
+    public var defaultBatch: SinkBatchDefaults? { nil }
 }
 
 /// What a sink needs from the server and the consumer around it.
@@ -65,11 +86,13 @@ public struct SinkContext: Sendable {
     public var kafka: KafkaConfig
     /// The consumer's validation schema, if any: columns for a table a sink creates.
     public var recordSchema: Value?
+    /// Where the sink's own measurements go (`nil`: nowhere).
+    public var meter: (any SinkMeter)?
     public var logger: Logger
 
     public init(
         consumer: String, groupID: String, instance: String = "0", sinkDirectory: String, kafka: KafkaConfig = KafkaConfig([:]),
-        recordSchema: Value? = nil, logger: Logger
+        recordSchema: Value? = nil, meter: (any SinkMeter)? = nil, logger: Logger
     ) {
         self.consumer = consumer
         self.groupID = groupID
@@ -77,6 +100,7 @@ public struct SinkContext: Sendable {
         self.sinkDirectory = sinkDirectory
         self.kafka = kafka
         self.recordSchema = recordSchema
+        self.meter = meter
         self.logger = logger
     }
 }
