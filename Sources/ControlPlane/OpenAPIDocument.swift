@@ -943,6 +943,7 @@ components:
             - $ref: "#/components/schemas/PostgresSink"
             - $ref: "#/components/schemas/HTTPSink"
             - $ref: "#/components/schemas/RedisSink"
+            - $ref: "#/components/schemas/IcebergSink"
           discriminator:
             propertyName: type
             mapping:
@@ -952,6 +953,7 @@ components:
               postgresql: "#/components/schemas/PostgresSink"
               http: "#/components/schemas/HTTPSink"
               redis: "#/components/schemas/RedisSink"
+              iceberg: "#/components/schemas/IcebergSink"
         kafka:
           type: object
           maxProperties: 64
@@ -1123,6 +1125,58 @@ components:
         window_s: { type: integer, minimum: 1, maximum: 86400, default: 60 }
         ttl_s: { type: integer, minimum: 1, maximum: 31536000, default: 86400 }
         prefix: { type: string, maxLength: 512, description: "Default `consumerd:agg:<consumer>`." }
+    IcebergSink:
+      type: object
+      additionalProperties: false
+      required: [type, table]
+      description: |
+        Exactly once into an Apache Iceberg table (format v2, Parquet data
+        files): each batch is one append snapshot whose summary also holds
+        the consumer's next offsets (`consumerd.offsets`), and the consumer
+        resumes from them. Without a `batch` section the consumer batches by
+        `commit_interval_ms` and `target_file_bytes`. Columns come from
+        `schema` (a JSON Schema subset) or the consumer's validation schema;
+        a record that does not fit them is dead-lettered.
+      example: { type: iceberg, table: market.trades, catalog: { type: sql, uri: "sqlite:///iceberg/catalog.db" }, partition_by: [{ field: timestamp, transform: day }] }
+      properties:
+        type: { const: iceberg }
+        table: { type: string, maxLength: 255, description: "`<namespace>.<table>`." }
+        catalog:
+          type: object
+          additionalProperties: false
+          required: [type]
+          description: |
+            `filesystem`: `metadata/vN.metadata.json` and `version-hint.text`
+            in the table directory. `sql`: pyiceberg's `SqlCatalog` layout in
+            SQLite (a path under the sink directory) or PostgreSQL (password
+            masked in responses).
+          properties:
+            type: { type: string, enum: [filesystem, sql] }
+            uri: { type: string, maxLength: 2048, description: "`sqlite:///<relative path>` or `postgresql://...`; sql only." }
+            name: { type: string, maxLength: 255, default: default, description: The catalog name pyiceberg is given; sql only. }
+        warehouse: { type: string, maxLength: 512, default: warehouse, description: Directory of the tables, under the sink directory. }
+        partition_by:
+          type: array
+          maxItems: 4
+          items:
+            type: object
+            additionalProperties: false
+            required: [field, transform]
+            properties:
+              field: { type: string, description: A top-level column. }
+              transform: { type: string, enum: [identity, day, hour] }
+        schema:
+          type: object
+          description: |
+            The table's columns as JSON Schema: boolean, integer (`format:
+            int32`), number (`format: float` or `decimal` with `precision` and
+            `scale`), string (`format`: date, time, date-time, timestamp, uuid;
+            `contentEncoding: base64` for binary), object with properties
+            (struct); arrays and maps are stored as JSON text. `required`
+            makes columns required.
+        target_file_bytes: { type: integer, minimum: 1048576, maximum: 536870912, default: 67108864 }
+        commit_interval_ms: { type: integer, minimum: 100, maximum: 300000, default: 60000 }
+        compression: { type: string, enum: [zstd, uncompressed], default: zstd }
     RejectionPolicy:
       type: string
       enum: [dead_letter, drop, fail]
@@ -1177,7 +1231,7 @@ components:
           type: object
           required: [type, target]
           properties:
-            type: { type: string, enum: [file, stdout, kafka, postgresql, http, redis] }
+            type: { type: string, enum: [file, stdout, kafka, postgresql, http, redis, iceberg] }
             target:
               type: string
               description: The absolute file path, `stdout`, or the URL (without credentials) and table or topic.

@@ -73,6 +73,12 @@ final class PostgresConnection {
     /// Runs a statement with text parameters; returns the rows as text (`nil` for NULL).
     @discardableResult
     func execute(_ sql: String, _ parameters: [String?] = []) throws(Failure) -> [[String?]] {
+        try run(sql, parameters).rows
+    }
+
+    /// Runs a statement with text parameters; returns the rows as text and
+    /// how many rows an INSERT, UPDATE or DELETE changed.
+    func run(_ sql: String, _ parameters: [String?]) throws(Failure) -> (rows: [[String?]], changes: Int) {
         guard let connection else { throw Failure(message: "not connected", sqlState: nil, connectionLost: true) }
         let result = withOptionalCStrings(parameters) { values in
             PQexecParams(connection, sql, Int32(parameters.count), nil, values, nil, nil, 0)
@@ -81,11 +87,12 @@ final class PostgresConnection {
         try check(result, sql)
         let rows = Int(PQntuples(result))
         let columns = Int(PQnfields(result))
-        return (0..<rows).map { row in
+        let values = (0..<rows).map { row in
             (0..<columns).map { column in
                 PQgetisnull(result, Int32(row), Int32(column)) != 0 ? nil : String(cString: PQgetvalue(result, Int32(row), Int32(column)))
             }
         }
+        return (values, PQcmdTuples(result).flatMap { Int(String(cString: $0)) } ?? 0)
     }
 
     /// `COPY ... FROM STDIN` with `data` in COPY's text format.

@@ -7,6 +7,7 @@ public struct SinkSection: Sendable, Equatable, Codable {
     /// Every kind of sink, by `type`. Adding a sink adds a line here.
     public static let kinds: [any SinkSpec.Type] = [
         FileSinkSpec.self, StdoutSinkSpec.self, KafkaSinkSpec.self, PostgresSinkSpec.self, HTTPSinkSpec.self, RedisSinkSpec.self,
+        IcebergSinkSpec.self,
     ]
 
     public let spec: any SinkSpec
