@@ -101,7 +101,7 @@ public final class ConsumerManager: Sendable {
         public func sinkContext(for spec: ConsumerSpec, logger: Logger) -> SinkContext {
             SinkContext(
                 consumer: spec.name, groupID: spec.groupID, instance: instanceID, sinkDirectory: sinkDirectory, kafka: kafka,
-                recordSchema: spec.effectiveRecordPath.validation?.schema, logger: logger)
+                records: spec.recordSchemas, logger: logger)
         }
     }
 

@@ -10,7 +10,7 @@ extension ConsumerSpec {
     public static let maxPatternLength = 512
     public static let maxDescriptionLength = 1024
     public static let maxGroupIDLength = 255
-    public static let recordsRange = 1...100_000
+    public static let recordsRange = 1...1_000_000
     public static let waitRange = 1...300_000
     public static let bytesRange = 1024...(64 << 20)
     /// Names that collide with routes under /consumers.
@@ -146,7 +146,7 @@ extension ConsumerSpec {
 
     private func validateSink() throws(ConsumerManagerError) {
         do {
-            try sink.validate(recordSchema: effectiveRecordPath.validation?.schema)
+            try sink.validate(records: recordSchemas)
         } catch {
             throw .invalid(error.field, error.message)
         }

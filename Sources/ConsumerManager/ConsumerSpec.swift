@@ -141,6 +141,13 @@ public struct ConsumerSpec: Sendable, Equatable, Codable {
 
     /// The record path that runs: the preset's sections, each replaced by the
     /// spec's own where it has one.
+    /// What the sink can know of the records before any arrives.
+    public var recordSchemas: RecordSchemas {
+        RecordSchemas(
+            validation: effectiveRecordPath.validation?.schema,
+            avro: format.type == .avro ? format.readerSchema ?? format.writerSchema : nil)
+    }
+
     public var effectiveRecordPath: RecordPathSpec {
         guard let base = preset?.recordPath else { return recordPath }
         return RecordPathSpec(

@@ -697,7 +697,7 @@ components:
               example: invalid_spec
             message:
               type: string
-              example: batch.max_records must be between 1 and 100000
+              example: batch.max_records must be between 1 and 1000000
             field:
               type: [string, "null"]
               example: batch.max_records
@@ -910,12 +910,15 @@ components:
         batch:
           type: object
           additionalProperties: false
-          description: A batch is written when any limit is reached.
+          description: |
+            A batch is written when any limit is reached. Without this
+            section an iceberg sink sets them from its `commit_interval_ms`
+            and `target_file_bytes` (and up to 500,000 records).
           properties:
             max_records:
               type: integer
               minimum: 1
-              maximum: 100000
+              maximum: 1000000
               default: 1000
             max_wait_ms:
               type: integer
@@ -934,8 +937,9 @@ components:
             Where records go; defaults to a file sink named after the consumer.
             At-least-once sinks (file, stdout, http, kafka at_least_once) write,
             then the consumer commits its offsets. Exactly-once sinks
-            (postgresql, redis, kafka exactly_once) write the records and the
-            offsets in one transaction of their own and resume from them.
+            (postgresql, redis, iceberg, kafka exactly_once) write the records
+            and the offsets in one transaction of their own and resume from
+            them.
           oneOf:
             - $ref: "#/components/schemas/FileSink"
             - $ref: "#/components/schemas/StdoutSink"

@@ -34,15 +34,15 @@ enum Manifests {
     static func listEntry(
         path: String, length: Int, files: [DataFile], snapshotID: Int64, sequenceNumber: Int64, spec: PartitionSpec
     ) -> Value {
+        // Per partition field, the range of its values over the manifest's files.
         let partitions: [Value] = spec.fields.indices.map { index in
+            let type = spec.fields[index].resultType
             let values = files.map { $0.partition[index] }
-            let present = values.filter { $0 != .null }
-            let bounds = present.compactMap { DataFile.bound($0, spec.fields[index].resultType) }
-            let ordered = present.sorted { less($0, $1) }
+            let present = values.filter { $0 != .null }.sorted(by: less)
+            func bound(_ cell: ParquetCell?) -> Value { cell.flatMap { DataFile.bound($0, type) }.map(Value.bytes) ?? .null }
             return .object(Value.Object([
                 "contains_null": .bool(present.count < values.count), "contains_nan": .bool(false),
-                "lower_bound": bounds.isEmpty ? .null : .bytes(DataFile.bound(ordered.first!, spec.fields[index].resultType)!),
-                "upper_bound": bounds.isEmpty ? .null : .bytes(DataFile.bound(ordered.last!, spec.fields[index].resultType)!),
+                "lower_bound": bound(present.first), "upper_bound": bound(present.last),
             ]))
         }
         return .object(Value.Object([

@@ -172,28 +172,32 @@ public struct IcebergSinkSpec: SinkSpec {
 
     /// The table's columns and partitioning must be known and mappable at
     /// registration, not at the first write.
-    public func validate(recordSchema: Value?) throws(SpecError) {
-        _ = try tableLayout(recordSchema: recordSchema)
+    public func validate(records: RecordSchemas) throws(SpecError) {
+        _ = try tableLayout(records: records)
     }
 
-    /// The schema and partition spec the table is created with.
-    func tableLayout(recordSchema: Value?) throws(SpecError) -> (IcebergSchema, PartitionSpec) {
+    /// The schema and partition spec the table is created with: the
+    /// declared columns, else the consumer's validation schema, else its Avro schema.
+    func tableLayout(records: RecordSchemas) throws(SpecError) -> (IcebergSchema, PartitionSpec) {
         let tableSchema: IcebergSchema
-        do {
-            if let schema {
+        if let schema {
+            do {
                 tableSchema = try IcebergSchema(jsonSchema: schema)
-            } else if let recordSchema {
-                tableSchema = try IcebergSchema(jsonSchema: recordSchema)
-            } else {
-                throw SpecError("schema", "is required when the consumer has no validation schema to take the table's columns from")
+            } catch {
+                throw SpecError("schema" + (error.field.map { ".\($0)" } ?? ""), error.message)
             }
-        } catch let error as IcebergError {
-            if schema != nil { throw SpecError("schema" + (error.field.map { ".\($0)" } ?? ""), error.message) }
-            throw SpecError("schema", "the consumer's validation schema cannot be a table schema (\(error)); declare the table's schema here")
-        } catch let error as SpecError {
-            throw error
-        } catch {
-            throw SpecError("schema", "\(error)")
+        } else if records.validation == nil && records.avro == nil {
+            throw SpecError("schema", "is required when the consumer has no validation or Avro schema to take the table's columns from")
+        } else {
+            do throws(IcebergError) {
+                if let validation = records.validation {
+                    tableSchema = try IcebergSchema(jsonSchema: validation)
+                } else {
+                    tableSchema = try IcebergSchema(avroSchema: records.avro ?? .null)
+                }
+            } catch {
+                throw SpecError("schema", "the consumer's record schema cannot be a table schema (\(error)); declare the table's schema here")
+            }
         }
         do {
             return (tableSchema, try PartitionSpec(schema: tableSchema, partitionBy: partitionBy.map { ($0.field, $0.transform) }))
@@ -223,9 +227,10 @@ public struct IcebergSinkSpec: SinkSpec {
 
     /// One commit per `commit_interval_ms`, or earlier when a file's worth
     /// of records is buffered (Parquet compresses JSON several times over,
-    /// so the files come out smaller than the batch).
+    /// so the files come out smaller than the batch). Half a million records
+    /// bound the memory of small ones.
     public var defaultBatch: SinkBatchDefaults? {
-        SinkBatchDefaults(maxRecords: 100_000, maxWaitMilliseconds: commitIntervalMilliseconds, maxBytes: min(targetFileBytes, 64 << 20))
+        SinkBatchDefaults(maxRecords: 500_000, maxWaitMilliseconds: commitIntervalMilliseconds, maxBytes: min(targetFileBytes, 64 << 20))
     }
 
     public func target(in context: SinkContext) -> String { "\(tableLocation(in: context)) (\(table))" }
@@ -239,7 +244,7 @@ public struct IcebergSinkSpec: SinkSpec {
     public func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink {
         let (schema, spec): (IcebergSchema, PartitionSpec)
         do {
-            (schema, spec) = try tableLayout(recordSchema: context.recordSchema)
+            (schema, spec) = try tableLayout(records: context.records)
         } catch {
             throw PipelineError(stage: .sink, message: error.description)
         }

@@ -70,8 +70,8 @@ public struct PostgresSinkSpec: SinkSpec {
         try container.encodeIfPresent(columns, forKey: .columns)
     }
 
-    public func validate(recordSchema: Value?) throws(SpecError) {
-        if mode == .columns, createTable, columns == nil, recordSchema == nil {
+    public func validate(records: RecordSchemas) throws(SpecError) {
+        if mode == .columns, createTable, columns == nil, records.validation == nil {
             throw SpecError("columns", "to create a table in columns mode, name its columns or give the consumer a validation schema")
         }
     }
@@ -142,7 +142,7 @@ public final class PostgresSink: Sink {
         self.groupID = context.groupID
         self.target = spec.target(in: context)
         self.applicationName = "consumerd-\(context.consumer)"
-        self.recordSchema = context.recordSchema
+        self.recordSchema = context.records.validation
         self.logger = context.logger
     }
 

@@ -44,12 +44,12 @@ public struct SinkSection: Sendable, Equatable, Codable {
         try spec.encode(to: encoder)
     }
 
-    /// Checks the section, and what in it depends on the consumer's
-    /// validation schema; errors name fields under `sink`.
-    public func validate(recordSchema: Value?) throws(SpecError) {
+    /// Checks the section, and what in it depends on the shape of the
+    /// consumer's records; errors name fields under `sink`.
+    public func validate(records: RecordSchemas) throws(SpecError) {
         do {
             try spec.validate()
-            try spec.validate(recordSchema: recordSchema)
+            try spec.validate(records: records)
         } catch {
             throw error.under("sink")
         }

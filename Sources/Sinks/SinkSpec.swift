@@ -38,9 +38,9 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
     /// The section with defaults that depend on the consumer filled in, so
     /// that GET shows what runs (a file sink's path is `<consumer>.jsonl`).
     func resolvingDefaults(consumer: String) -> Self
-    /// Checks what depends on the consumer's validation schema (the columns
-    /// of a table the sink creates); errors name fields inside the section.
-    func validate(recordSchema: Value?) throws(SpecError)
+    /// Checks what depends on the shape of the consumer's records (the
+    /// columns of a table the sink creates); errors name fields inside the section.
+    func validate(records: RecordSchemas) throws(SpecError)
     /// The batching a consumer of this sink gets when its spec has no
     /// `batch` section (`nil`: the consumer's defaults).
     var defaultBatch: SinkBatchDefaults? { get }
@@ -68,8 +68,23 @@ extension SinkSpec {
     public func restoringSecrets(from previous: Self) -> Self { self }
     public var holdsMaskedSecret: Bool { false }
     public func resolvingDefaults(consumer: String) -> Self { self }
-    public func validate(recordSchema: Value?) throws(SpecError) {}
+    public func validate(records: RecordSchemas) throws(SpecError) {}
     public var defaultBatch: SinkBatchDefaults? { nil }
+}
+
+/// What is known of a consumer's records before any arrives: where a sink
+/// that creates a table takes its columns from.
+public struct RecordSchemas: Sendable, Equatable {
+    /// The consumer's validation schema (JSON Schema).
+    public var validation: Value?
+    /// The Avro schema records are decoded to: the reader schema, else the
+    /// inline writer schema (a registry's schemas are known only later).
+    public var avro: Value?
+
+    public init(validation: Value? = nil, avro: Value? = nil) {
+        self.validation = validation
+        self.avro = avro
+    }
 }
 
 /// What a sink needs from the server and the consumer around it.
@@ -84,22 +99,22 @@ public struct SinkContext: Sendable {
     /// The server's client properties (`bootstrap.servers`, security), the
     /// base of a Kafka sink's producer.
     public var kafka: KafkaConfig
-    /// The consumer's validation schema, if any: columns for a table a sink creates.
-    public var recordSchema: Value?
+    /// The shape of the consumer's records: columns for a table a sink creates.
+    public var records: RecordSchemas
     /// Where the sink's own measurements go (`nil`: nowhere).
     public var meter: (any SinkMeter)?
     public var logger: Logger
 
     public init(
         consumer: String, groupID: String, instance: String = "0", sinkDirectory: String, kafka: KafkaConfig = KafkaConfig([:]),
-        recordSchema: Value? = nil, meter: (any SinkMeter)? = nil, logger: Logger
+        records: RecordSchemas = RecordSchemas(), meter: (any SinkMeter)? = nil, logger: Logger
     ) {
         self.consumer = consumer
         self.groupID = groupID
         self.instance = instance
         self.sinkDirectory = sinkDirectory
         self.kafka = kafka
-        self.recordSchema = recordSchema
+        self.records = records
         self.meter = meter
         self.logger = logger
     }

@@ -1,3 +1,4 @@
+import Avro
 import DataModel
 import Foundation
 import Kafka
@@ -64,6 +65,7 @@ struct IcebergSinkTests {
         var rows: [[String: Value]]
         var snapshots: [Snapshot]
         var files: [File]
+        var schema: String
     }
 
     static func read(_ arguments: [String]) throws -> Table {
@@ -113,11 +115,13 @@ struct IcebergSinkTests {
         #expect(try reopened.storedOffsets(for: [partition]) == [partition: 95])
     }
 
-    @Test("two consumers share a table in pyiceberg's SQL catalog: the stale writer loses the swap, retries, and both keep their offsets")
-    func sharedTableInSQLCatalog() async throws {
+    @Test(
+        "two consumers share a table: the stale writer loses the swap, retries on fresh metadata, and both keep their offsets",
+        arguments: [IcebergSinkSpec.Catalog.sql(uri: "sqlite:///iceberg/catalog.db", name: "default"), .filesystem])
+    func sharedTable(catalog: IcebergSinkSpec.Catalog) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let spec = Self.spec(.sql(uri: "sqlite:///iceberg/catalog.db", name: "default"))
+        let spec = Self.spec(catalog)
         let meter = CountingMeter()
         let first = try spec.makeSink(in: Self.context("a", directory, meter: meter))
         let second = try spec.makeSink(in: Self.context("b", directory, meter: meter))
@@ -134,7 +138,9 @@ struct IcebergSinkTests {
         #expect(try await write(second, try batch(100..<120, topic: "tb", value: Self.value)) == .written)
         #expect(try await write(first, try batch(10..<15, topic: "ta", value: Self.value)) == .written)
 
-        let table = try Self.read(["sql", "\(directory.path)/iceberg/catalog.db", "\(directory.path)/warehouse", "default", "market.trades"])
+        let table = catalog == .filesystem
+            ? try Self.readStatic(directory)
+            : try Self.read(["sql", "\(directory.path)/iceberg/catalog.db", "\(directory.path)/warehouse", "default", "market.trades"])
         #expect(table.rows.count == 35)
         #expect(table.snapshots.count == 3)
         #expect(table.snapshots.last?.summary["consumerd.offsets"] == #"{"a":{"ta":{"0":15}},"b":{"tb":{"0":120}}}"#)
@@ -145,6 +151,31 @@ struct IcebergSinkTests {
         #expect(meter["iceberg_commits"] == 3)
         #expect(meter["iceberg_rows_written"] == 35)
         #expect(meter["iceberg_commit_duration_count"] == 3)
+    }
+
+    @Test("pyiceberg appends to the table between two batches: its rows stay, and the offsets survive its snapshot, which has none")
+    func anotherEngineCommits() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let spec = Self.spec(.sql(uri: "sqlite:///iceberg/catalog.db", name: "default"))
+        let meter = CountingMeter()
+        let sink = try spec.makeSink(in: Self.context("c", directory, meter: meter))
+        defer { sink.close() }
+        let catalog = ["\(directory.path)/iceberg/catalog.db", "\(directory.path)/warehouse", "default", "market.trades"]
+        #expect(try await write(sink, try batch(0..<10, value: Self.value)) == .written)
+        _ = try TestPython.run(script: "Tests/SinksTests/read_iceberg.py", ["append"] + catalog + ["1000", "5"])
+        #expect(try await write(sink, try batch(10..<20, value: Self.value)) == .written)
+        _ = try TestPython.run(script: "Tests/SinksTests/read_iceberg.py", ["append"] + catalog + ["2000", "5"])
+
+        let table = try Self.read(["sql"] + catalog)
+        #expect(table.rows.compactMap { $0["id"]?.integerValue } == (0..<20).map(Int64.init) + (1000..<1005) + (2000..<2005))
+        #expect(table.snapshots.count == 4)
+        #expect(table.snapshots.last?.summary["consumerd.offsets"] == nil)
+        #expect(meter["iceberg_commit_conflicts"] == 1)
+        let partition = TopicPartition(topic: "t", partition: 0)
+        let reopened = try spec.makeSink(in: Self.context("c", directory))
+        defer { reopened.close() }
+        #expect(try reopened.storedOffsets(for: [partition]) == [partition: 20])
     }
 
     @Test(
@@ -169,6 +200,55 @@ struct IcebergSinkTests {
         #expect(table.rows.count == 30)
         #expect(table.snapshots.last?.summary["consumerd.offsets"] == #"{"pg":{"t":{"0":30}}}"#)
         #expect(try await server.query("SELECT property_value FROM iceberg_namespace_properties WHERE namespace = 'market'") == ["true"])
+    }
+
+    @Test("an Avro consumer's table takes its columns from the Avro schema: logical types, enums, optional unions, nested records")
+    func avroColumns() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let avro = try JSONParser.parse(#"""
+            {"type": "record", "name": "Trade", "fields": [
+              {"name": "id", "type": "long"},
+              {"name": "side", "type": {"type": "enum", "name": "Side", "symbols": ["BUY", "SELL"]}},
+              {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+              {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+              {"name": "note", "type": ["null", "string"], "default": null},
+              {"name": "venue", "type": {"type": "record", "name": "Venue", "fields": [{"name": "mic", "type": "string"}]}},
+              {"name": "tags", "type": {"type": "array", "items": "string"}}]}
+            """#)
+        let spec = IcebergSinkSpec(table: "market.avro_trades")
+        let records = RecordSchemas(avro: avro)
+        try spec.validate(records: records)
+        let context = SinkContext(
+            consumer: "av", groupID: "g-av", instance: "test", sinkDirectory: directory.path, records: records, logger: testLogger())
+        let sink = try spec.makeSink(in: context)
+        defer { sink.close() }
+
+        let schema = try AvroSchema(json: avro)
+        let encoder = try AvroEncoder(schema: schema)
+        let decoder = AvroRecordDecoder(writers: .inline(schema), readerSchema: nil)
+        let decoded = try (0..<4).map { i in
+            let value = Value.object(Value.Object([
+                "id": .int(Int64(i)), "side": .string(i % 2 == 0 ? "BUY" : "SELL"), "price": .decimal("\(i).5\(i)"),
+                "ts": .timestamp(1_700_000_000_000_000 + Int64(i), .microseconds, utc: true), "note": i == 2 ? .null : .string("n\(i)"),
+                "venue": .object(Value.Object(["mic": "XNAS"])), "tags": .array([.string("a"), .string("b\(i)")]),
+            ]))
+            return try decoder.decode(KafkaMessage(
+                topic: "t", partition: 0, offset: Int64(i), timestamp: 0, key: nil, value: try encoder.encode(value)))
+        }
+        let batch = SinkBatch(records: decoded, offsets: [TopicPartitionOffset(TopicPartition(topic: "t", partition: 0), offset: 4)])
+        #expect(try await write(sink, batch) == .written)
+
+        let metadata = "\(directory.path)/warehouse/market/avro_trades/metadata"
+        let table = try Self.read(["static", "\(metadata)/v2.metadata.json"])
+        #expect(table.rows.count == 4)
+        #expect(table.rows[1]["side"] == "SELL")
+        #expect(table.rows[1]["price"] == "1.51")
+        #expect(table.rows[1]["ts"] == "2023-11-14T22:13:20.000001+00:00")
+        #expect(table.rows[2]["note"] == .null)
+        #expect(table.rows[1]["venue"] == .object(Value.Object(["mic": "XNAS"])))
+        #expect(table.rows[1]["tags"] == #"["a","b1"]"#)
+        #expect(table.schema.contains("decimal(10, 2)") && table.schema.contains("timestamptz") && table.schema.contains("optional string"))
     }
 
     @Test("data files a crashed batch left are removed on open; another consumer's and committed ones stay")
@@ -216,7 +296,7 @@ struct IcebergSinkTests {
             do {
                 let spec = try StrictJSON.decode(IcebergSinkSpec.self, from: Array(json.utf8))
                 try spec.validate()
-                try spec.validate(recordSchema: recordSchema)
+                try spec.validate(records: RecordSchemas(validation: recordSchema))
                 return nil
             } catch let error as SpecError {
                 return error.field

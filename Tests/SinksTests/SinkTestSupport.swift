@@ -19,7 +19,9 @@ func batch(_ ids: Range<Int>, topic: String = "t", partition: Int32 = 0, value: 
 func standardValue(_ i: Int) -> String { #"{"id":\#(i),"name":"n\#(i)","price":\#(Double(i) * 1.5)}"# }
 
 func sinkContext(_ consumer: String = "c", recordSchema: Value? = nil) -> SinkContext {
-    SinkContext(consumer: consumer, groupID: "g-\(consumer)", instance: "test", sinkDirectory: "/nonexistent", recordSchema: recordSchema, logger: testLogger())
+    SinkContext(
+        consumer: consumer, groupID: "g-\(consumer)", instance: "test", sinkDirectory: "/nonexistent",
+        records: RecordSchemas(validation: recordSchema), logger: testLogger())
 }
 
 /// Writes through a sink on a thread of its own: sink calls block on

@@ -3,6 +3,8 @@
 
     read_iceberg.py static <metadata.json>
     read_iceberg.py sql <sqlite db> <warehouse> <catalog name> <namespace.table>
+    read_iceberg.py append <sqlite db> <warehouse> <catalog name> <namespace.table> <first id> <count>
+        (pyiceberg commits rows of its own: another writer of the table)
 """
 import json
 import sys
@@ -26,7 +28,23 @@ def plain(value):
     return value if isinstance(value, (int, float, str, bool, type(None), list, dict)) else str(value)
 
 
+def append(argv):
+    import datetime
+    import pyarrow as pa
+    table = load(argv)
+    first, count = int(argv[6]), int(argv[7])
+    schema = pa.schema([
+        pa.field("id", pa.int64(), nullable=False), pa.field("name", pa.large_string()), pa.field("price", pa.float64()),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False)])
+    ts = datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc)
+    table.append(pa.table({"id": list(range(first, first + count)), "name": [f"py{i}" for i in range(count)],
+                           "price": [1.0] * count, "ts": [ts] * count}, schema=schema))
+
+
 def main():
+    if sys.argv[1] == "append":
+        append(sys.argv)
+        return
     table = load(sys.argv)
     rows = table.scan().to_arrow().to_pylist()
     rows = [{key: plain(value) for key, value in row.items()} for row in rows]

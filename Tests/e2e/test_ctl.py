@@ -308,7 +308,7 @@ class CtlOneServer(CtlTestCase):
             result = self.ctl("apply", "-f", directory, *extra, ok=False)
             self.assertEqual(result.returncode, 1, extra)
             self.assertEqual(result.stdout, "", extra)
-            self.assertEqual(result.stderr, f"Error: {broken}: consumer 'broken': batch.max_records: must be between 1 and 100000\n")
+            self.assertEqual(result.stderr, f"Error: {broken}: consumer 'broken': batch.max_records: must be between 1 and 1000000\n")
         created = self.ctl("create", "-f", directory, ok=False)
         self.assertEqual(created.returncode, 1)
         self.assertIn(f"{broken}: consumer 'broken': batch.max_records", created.stderr)
@@ -601,7 +601,7 @@ class CtlDeclarative(CtlTestCase):
         self.assertNotEqual(result.returncode, 0)
         with open(log_path, encoding="utf-8") as f:
             text = f.read()
-        self.assertIn(f"Error: --specs {directory}: {broken}: consumer 'broken': batch.max_records: must be between 1 and 100000", text)
+        self.assertIn(f"Error: --specs {directory}: {broken}: consumer 'broken': batch.max_records: must be between 1 and 1000000", text)
         self.assertNotIn("http server listening", text)
         consumers = os.path.join(data_dir, "consumers")
         self.assertEqual(os.listdir(consumers) if os.path.isdir(consumers) else [], [], "the good spec was not registered either")
