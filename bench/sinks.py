@@ -21,6 +21,8 @@ from servers import Postgres, Redis  # noqa: E402
 
 BINARY = os.path.join(ROOT, ".build", "release", "consumerd")
 PARTITIONS = 4
+ICEBERG = {"type": "iceberg", "table": "bench.trades", "schema": {"type": "object", "properties": {
+    "id": {"type": "integer"}, "symbol": {"type": "string"}, "price": {"type": "number"}, "quantity": {"type": "integer"}}}}
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
@@ -51,8 +53,10 @@ def produce(bootstrap, topic, count):
 
 
 def run(bootstrap, workdir, name, topic, sink, count, batch):
-    spec = {"name": name, "topics": [topic], "sink": sink, "batch": {"max_records": batch, "max_wait_ms": 500},
-            "kafka": {"fetch.wait.max.ms": 10}}
+    """`batch` None: the sink's own batching (an Iceberg table's commit interval and file size)."""
+    spec = {"name": name, "topics": [topic], "sink": sink, "kafka": {"fetch.wait.max.ms": 10}}
+    if batch:
+        spec["batch"] = {"max_records": batch, "max_wait_ms": 500}
     path = os.path.join(workdir, f"{name}.json")
     with open(path, "w") as f:
         json.dump(spec, f)
@@ -88,6 +92,8 @@ def main():
             ("redis stream", {"type": "redis", "url": redis.url, "stream": "bench"}),
             ("redis aggregate", {"type": "redis", "url": redis.url, "mode": "aggregate", "key_field": "symbol",
                                  "value_field": "price"}),
+            ("iceberg", ICEBERG),
+            ("iceberg, own batching", dict(ICEBERG, commit_interval_ms=5000, table="bench.own")),
         ]
         print(f"{args.records:,} JSON records of ~70 bytes, {PARTITIONS} partitions, batches of {args.batch}, "
               f"release build, `consumerd run` (poll, validate, write, commit):")
@@ -95,11 +101,17 @@ def main():
         for index, (label, sink) in enumerate(sinks):
             topic = f"bench.in.{index}"
             produce(bootstrap, topic, args.records)
-            stats = run(bootstrap, workdir, f"bench{index}", topic, sink, args.records, args.batch)
+            own_batching = label.endswith("own batching")
+            stats = run(bootstrap, workdir, f"bench{index}", topic, sink, args.records, None if own_batching else args.batch)
             if isinstance(stats, str):
                 print(f"{label:<22} {stats}")
-            else:
-                print(f"{label:<22} {stats['records_per_second']:>12,.0f} {stats['duration_seconds']:>9.2f}")
+                continue
+            line = f"{label:<22} {stats['records_per_second']:>12,.0f} {stats['duration_seconds']:>9.2f}"
+            if sink["type"] == "iceberg":
+                table = os.path.join(workdir, "data", "sinks", "warehouse", *sink["table"].split("."), "data")
+                sizes = [os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(table) for f in files]
+                line += f"   {len(sizes)} Parquet files, {sum(sizes) / max(len(sizes), 1) / 1024:,.0f} KiB each on average"
+            print(line)
     receiver.shutdown()
     broker.terminate()
     broker.wait()
