@@ -106,6 +106,10 @@ public final class ConsumerInstruments: Sendable {
         var counters: [String: Counter] = [:]
         var gauges: [String: Gauge] = [:]
         var histograms: [String: DurationHistogram] = [:]
+        /// The consumer was deleted: a lag gauge set afterwards (the lag
+        /// monitor's pass may still hold these instruments) would register
+        /// a series nothing removes again.
+        var retired = false
     }
 
     init(consumer: String, registry: PrometheusCollectorRegistry) {
@@ -197,17 +201,19 @@ public final class ConsumerInstruments: Sendable {
     }
 
     public func setLag(_ lag: Int64, for partition: TopicPartition) {
-        gauge(ConsumerMetrics.Name.lag, partitionLabels(partition)).set(lag)
+        gauge(ConsumerMetrics.Name.lag, partitionLabels(partition))?.set(lag)
     }
 
     public func setGroupLag(_ lag: Int64, for partition: TopicPartition) {
-        gauge(ConsumerMetrics.Name.groupLag, partitionLabels(partition)).set(lag)
+        gauge(ConsumerMetrics.Name.groupLag, partitionLabels(partition))?.set(lag)
     }
 
-    private func gauge(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Gauge {
+    /// `nil` once the consumer's series are unregistered.
+    private func gauge(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Gauge? {
         keyed.withLock { series in
             let key = Self.key(descriptor, labels)
             if let existing = series.gauges[key] { return existing }
+            if series.retired { return nil }
             let gauge = registry.makeGauge(descriptor: descriptor, labels: labels)
             series.gauges[key] = gauge
             return gauge
@@ -242,7 +248,7 @@ public final class ConsumerInstruments: Sendable {
 
     func unregisterAll() {
         let series = keyed.withLock { series in
-            defer { series = KeyedSeries() }
+            defer { series = KeyedSeries(retired: true) }
             return series
         }
         series.counters.values.forEach(registry.unregisterCounter)

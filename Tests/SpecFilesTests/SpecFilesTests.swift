@@ -76,7 +76,7 @@ struct SpecFilesTests {
                 return error.description
             }
         }
-        #expect(failure("name: x\ntopics: [t]\nbatch: {max_records: -1}\n") == "specs.yaml: consumer 'x': batch.max_records: must be between 1 and 100000")
+        #expect(failure("name: x\ntopics: [t]\nbatch: {max_records: -1}\n") == "specs.yaml: consumer 'x': batch.max_records: must be between 1 and 1000000")
         #expect(failure("name: x\ntopics: [t]\nbatch: {max_record: 5}\n").contains("batch.max_record"))
         #expect(failure("name: x\ntopics: [t]\n---\n- 5\n").contains("document 2"))
         #expect(failure("{\"name\": ", file: "x.json").hasPrefix("x.json: not valid JSON"))
