@@ -4,7 +4,7 @@
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev \
-       libcurl4-openssl-dev libpq-dev libhiredis-dev \
+       libcurl4-openssl-dev libpq-dev libhiredis-dev libyaml-dev libzstd-dev libsqlite3-dev zlib1g-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies in their own layer so source edits do not refetch them.
@@ -19,7 +19,7 @@ RUN swift build -c release --product consumerd --static-swift-stdlib \
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends librdkafka1 libavro23 libmicrohttpd12 libgnutls30 \
-       libcurl4 libpq5 libhiredis0.14 ca-certificates curl \
+       libcurl4 libpq5 libhiredis0.14 libyaml-0-2 libzstd1 libsqlite3-0 zlib1g libssl3 ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/consumerd --create-home consumerd
 COPY --from=build /out/consumerd /usr/local/bin/consumerd
