@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # Debian packages: the C libraries we link, the real Kafka clients and tools
 # the tests check us against, and the servers the sink tests start themselves
 # (PostgreSQL and Redis, on Unix sockets in temporary directories).
-APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libyaml-dev libzstd-dev libsqlite3-dev zlib1g-dev \
+APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libyaml-dev libzstd-dev libsqlite3-dev zlib1g-dev libssl-dev \
                 kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates \
                 postgresql redis-server openssl chromium
 # Test tools from PyPI (Tests/requirements.txt, pinned) live in a project-local
