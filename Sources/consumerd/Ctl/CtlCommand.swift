@@ -12,7 +12,7 @@ struct CtlCommand: ParsableCommand {
         discussion: "Every subcommand takes --server URL (default: $CONSUMERD_URL, else http://127.0.0.1:8080), "
             + "--token-file FILE (default: $CONSUMERD_API_TOKEN), --cacert FILE and -o table|json, after the subcommand's name.",
         subcommands: [
-            ListCommand.self, GetCommand.self, StatusCommand.self, CreateCommand.self, ApplyCommand.self, DeleteCommand.self,
+            ListCommand.self, GetCommand.self, StatusCommand.self, CreateCommand.self, ApplyCommand.self, ExportCommand.self, DeleteCommand.self,
             StartCommand.self, StopCommand.self, PauseCommand.self, ResumeCommand.self, RestartCommand.self,
             OffsetsCommand.self, DeadLettersCommand.self, HealthCommand.self,
         ])
