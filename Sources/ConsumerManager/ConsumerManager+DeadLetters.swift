@@ -154,6 +154,7 @@ extension ConsumerManager {
     /// `consumerd.redriven_from`, through an idempotent producer; each one
     /// at most once across calls (``RedriveLedger``). Blocks: call it off the pool.
     public func redriveDeadLetters(of name: String, _ request: RedriveRequest) throws(ConsumerManagerError) -> RedriveReport {
+        try refuseInCluster("dead-letter redrives")
         // One at a time per consumer: two at once would both read the
         // ledger before either wrote it, and send the same records twice.
         guard redrivesUnderWay.withLock({ $0.insert(name).inserted }) else {

@@ -20,7 +20,10 @@ extension ConsumerManager {
     /// Applies a verb. Verbs are idempotent and never block: they record the
     /// desired state and ask the runtime; use ``waitForOutcome(_:timeout:)``
     /// to wait until it is reached.
-    public func perform(_ action: LifecycleAction, on name: String) throws(ConsumerManagerError) -> ActionOutcome {
+    /// In cluster mode the verb applies to every instance, or to `instance` alone.
+    public func perform(_ action: LifecycleAction, on name: String, instance: String? = nil) throws(ConsumerManagerError) -> ActionOutcome {
+        if let membership = try syncedMembership() { return try clusterPerform(action, on: name, instance: instance, membership) }
+        if let instance { throw .invalid("instance", "'\(instance)': this server is not in a cluster (--cluster-id)") }
         let result: Result<(changed: Bool, target: ConsumerState, generation: Int), ConsumerManagerError> = registry.withLock { registry in
             guard var entry = registry.entries[name] else { return .failure(.notFound(name)) }
             guard !registry.shuttingDown else { return .failure(.shuttingDown) }

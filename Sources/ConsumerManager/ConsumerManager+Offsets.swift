@@ -129,6 +129,7 @@ extension ConsumerManager {
     /// refused for sinks that keep their own offsets, which would override it.
     /// Blocks on the cluster: call it off the cooperative pool.
     public func resetOffsets(of name: String, to request: OffsetResetRequest) throws(ConsumerManagerError) -> ConsumerOffsets {
+        try refuseInCluster("offset resets")
         let spec = try stoppedSpec(name)
         if spec.sink.commits == .sinkStoresOffsets {
             throw ConsumerManagerError(

@@ -96,6 +96,8 @@ extension ConsumerManager {
             }
         }
         if let observations { alerts.observe(observations) }
+        convergeClusterStates()
+        publishClusterStatus()
     }
 
     /// Consumers whose group the lag monitor measures: every one with a run
@@ -206,7 +208,7 @@ extension ConsumerManager {
     }
 
     public func health() -> HealthReport {
-        HealthReport(consumers: list())
+        HealthReport(consumers: list(), cluster: clusterView)
     }
 
     /// The supervisor has run recently: the manager is not wedged.
@@ -236,6 +238,7 @@ extension ConsumerManager {
         let drained = await poll(for: configuration.shutdownTimeout) {
             registry.withLock { !$0.entries.values.contains(where: \.isActive) }
         }
+        leaveCluster()
         if drained {
             logger.info("all consumers stopped")
         } else {

@@ -120,6 +120,8 @@ public final class ConsumerManager: Sendable {
     let registry = Mutex<Registry>(Registry())
     /// Consumers whose dead letters are being redriven.
     let redrivesUnderWay = Mutex<Set<String>>([])
+    /// Set in cluster mode (``joinCluster(_:)``): the registry is the config topic.
+    let cluster = Mutex<ClusterMembership?>(nil)
     private let persistLock = Mutex<Void>(())
 
     struct Registry {
@@ -232,12 +234,14 @@ public final class ConsumerManager: Sendable {
             guard let entry = registry.entries[name] else { return nil }
             return self.status(of: entry, lastCheck: registry.lastHealthCheck)
         }
-        guard let found else { throw .notFound(name) }
+        guard var found else { throw .notFound(name) }
+        found.members = clusterMembers(of: name)
         return found
     }
 
     /// Registers a new consumer; starts it when `autostart` is set.
     public func create(_ spec: ConsumerSpec) throws(ConsumerManagerError) -> ConsumerStatus {
+        if let membership = try syncedMembership() { return try clusterCreate(spec, membership) }
         try spec.validate()
         try checkClientConfiguration(of: spec)
         let result: Result<Void, ConsumerManagerError> = registry.withLock { registry in
@@ -279,6 +283,10 @@ public final class ConsumerManager: Sendable {
         let existing = registry.withLock { $0.entries[name]?.spec }
         guard let existing else { return (try create(proposed), true) }
         let spec = proposed.restoringSecrets(from: existing)
+        if let membership = try syncedMembership() {
+            if try clusterReplace(name, with: spec, membership) { logger.info("consumer spec replaced", metadata: ["consumer": "\(name)"]) }
+            return (try status(name), false)
+        }
         try spec.validate()
         try checkClientConfiguration(of: spec)
         let result: Result<Bool, ConsumerManagerError> = registry.withLock { registry in
@@ -311,6 +319,7 @@ public final class ConsumerManager: Sendable {
     /// Deletes a consumer: its spec file at once, its registration once it
     /// has stopped (gracefully: the last batch is written and committed).
     public func delete(_ name: String) throws(ConsumerManagerError) -> DeleteOutcome {
+        if let membership = try syncedMembership() { return try clusterDelete(name, membership) }
         // The status of a draining consumer is taken under the same lock:
         // its run may end, and remove it, right after.
         let outcome: DeleteOutcome? = registry.withLock { registry in
@@ -421,7 +430,7 @@ public final class ConsumerManager: Sendable {
     /// Another consumer owns the file: by its spec, or because a run that
     /// started before a spec change still writes to it.
     /// Two consumers may not write one target their sink says is exclusive (a file).
-    private func sinkConflict(for spec: ConsumerSpec, in registry: Registry) -> ConsumerManagerError? {
+    func sinkConflict(for spec: ConsumerSpec, in registry: Registry) -> ConsumerManagerError? {
         guard let key = spec.sink.conflictKey(in: sinkContext(for: spec)) else { return nil }
         for (name, entry) in registry.entries where name != spec.name {
             var keys = [entry.spec.sink.conflictKey(in: sinkContext(for: entry.spec))]
@@ -476,6 +485,9 @@ public final class ConsumerManager: Sendable {
     /// state. Serialised, and reading the state inside the lock means the
     /// last write always reflects the latest change.
     func persist(_ name: String) throws(ConsumerManagerError) {
+        // In cluster mode the config topic holds the registry; what is only
+        // this instance's (a pending offset reset) is not kept.
+        guard !isClustered else { return }
         try persistLock.withLock { _ throws(ConsumerManagerError) in
             let entry = registry.withLock { registry -> SpecStore.Entry? in
                 guard let entry = registry.entries[name], !entry.deleting else { return nil }

@@ -33,6 +33,9 @@ public struct ConsumerStatus: Sendable {
     /// The group as the lag monitor last measured it (all partitions, owned or not).
     public var groupLag: GroupLagReport?
     public var health: ConsumerHealth
+    /// In cluster mode, every instance's member of the consumer's group as
+    /// it last reported (``ConsumerManager/ClusterMember``); empty otherwise.
+    public var members: [ConsumerManager.ClusterMember] = []
 }
 
 /// How consumerd writes instants in JSON: ISO 8601 in UTC with milliseconds.
@@ -93,6 +96,8 @@ public struct HealthReport: Sendable {
     }
 
     public var consumers: [ConsumerStatus]
+    /// In cluster mode, the cluster as this instance sees it.
+    public var cluster: ConsumerManager.ClusterView?
     public var healthy: Int { consumers.count(where: \.health.isHealthy) }
     public var degraded: Int { consumers.count(where: { $0.health.status == .degraded }) }
     public var unhealthy: Int { consumers.count(where: \.health.isUnhealthy) }

@@ -7,25 +7,28 @@ extension ControlPlane {
             let statuses = manager.list().map(StatusBody.init)
             return .json(ConsumerList(consumers: statuses, count: statuses.count))
         }
-        router.on(.post, "/consumers") { [manager] request in
+        router.on(.post, "/consumers") { [manager, blocking] request in
             let spec = try request.decodeJSON(ConsumerSpec.self)
-            let status = try manager.create(spec)
+            let status = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in try manager.create(spec) }
             return .json(ConsumerResource(status), status: 201, headers: [("Location", "/consumers/\(status.name)")])
         }
         router.on(.get, "/consumers/{name}") { [manager] request in
             .json(ConsumerResource(try manager.status(request.pathParameter("name"))))
         }
-        router.on(.put, "/consumers/{name}") { [manager] request in
+        router.on(.put, "/consumers/{name}") { [manager, blocking] request in
             let name = request.pathParameter("name")
             try ConsumerSpec.validateName(name)
             let spec = try request.decodeJSON(ConsumerSpec.self)
-            let (status, created) = try manager.replace(name, with: spec)
+            let (status, created) = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in
+                try manager.replace(name, with: spec)
+            }
             return .json(ConsumerResource(status), status: created ? 201 : 200)
         }
-        router.on(.delete, "/consumers/{name}") { [manager] request in
+        router.on(.delete, "/consumers/{name}") { [manager, blocking] request in
             let name = request.pathParameter("name")
             let wait = try request.waitDuration() ?? ControlPlane.defaultDeleteWait
-            guard case .stopping = try manager.delete(name) else { return .noContent() }
+            let outcome = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in try manager.delete(name) }
+            guard case .stopping = outcome else { return .noContent() }
             do {
                 try await manager.waitUntilRemoved(name, timeout: wait)
                 return .noContent()
@@ -67,9 +70,13 @@ extension ControlPlane {
             return .json(RedriveReportBody(report))
         }
         for action in LifecycleAction.allCases {
-            router.on(.post, "/consumers/{name}/\(action.rawValue)") { [manager] request in
+            router.on(.post, "/consumers/{name}/\(action.rawValue)") { [manager, blocking] request in
                 let wait = try request.waitDuration()
-                let outcome = try manager.perform(action, on: request.pathParameter("name"))
+                let name = request.pathParameter("name")
+                let instance = request.query["instance"]
+                let outcome = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in
+                    try manager.perform(action, on: name, instance: instance)
+                }
                 if let wait {
                     return .json(StatusBody(try await manager.waitForOutcome(outcome, timeout: wait)))
                 }
@@ -77,11 +84,12 @@ extension ControlPlane {
             }
         }
         for action in [LifecycleAction.start, .stop] {
-            router.on(.post, "/consumers/\(action.rawValue)-all") { [manager] request in
+            router.on(.post, "/consumers/\(action.rawValue)-all") { [manager, blocking] request in
                 let wait = try request.waitDuration()
                 let deadline = wait.map { ContinuousClock.now + $0 }
                 var results: [String: BulkResultBody.Entry] = [:]
-                for (name, result) in manager.performAll(action) {
+                let all = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in manager.performAll(action) }
+                for (name, result) in all {
                     do throws(ConsumerManagerError) {
                         var outcome = try result.get()
                         if let deadline, let wait {
@@ -97,4 +105,15 @@ extension ControlPlane {
             }
         }
     }
+}
+
+/// A change to the registry. In cluster mode it is a produce to the config
+/// topic and a wait until this instance has read it back: Kafka calls, so it
+/// runs on the bounded executor, never on the HTTP pool. On one node it is
+/// a file write, done in place.
+private func mutation<T: Sendable>(
+    _ manager: ConsumerManager, _ blocking: BlockingCalls, _ work: @escaping @Sendable () throws(ConsumerManagerError) -> T
+) async throws -> T {
+    guard manager.isClustered else { return try work() }
+    return try await blocking.run(timeout: ConsumerManager.clusterPublishTimeout + .seconds(5), work)
 }

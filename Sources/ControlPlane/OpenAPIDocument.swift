@@ -348,6 +348,7 @@ paths:
     parameters:
       - $ref: "#/components/parameters/Name"
       - $ref: "#/components/parameters/Wait"
+      - $ref: "#/components/parameters/Instance"
     post:
       tags: [lifecycle]
       operationId: startConsumer
@@ -367,6 +368,7 @@ paths:
     parameters:
       - $ref: "#/components/parameters/Name"
       - $ref: "#/components/parameters/Wait"
+      - $ref: "#/components/parameters/Instance"
     post:
       tags: [lifecycle]
       operationId: stopConsumer
@@ -385,6 +387,7 @@ paths:
     parameters:
       - $ref: "#/components/parameters/Name"
       - $ref: "#/components/parameters/Wait"
+      - $ref: "#/components/parameters/Instance"
     post:
       tags: [lifecycle]
       operationId: restartConsumer
@@ -403,6 +406,7 @@ paths:
     parameters:
       - $ref: "#/components/parameters/Name"
       - $ref: "#/components/parameters/Wait"
+      - $ref: "#/components/parameters/Instance"
     post:
       tags: [lifecycle]
       operationId: pauseConsumer
@@ -422,6 +426,7 @@ paths:
     parameters:
       - $ref: "#/components/parameters/Name"
       - $ref: "#/components/parameters/Wait"
+      - $ref: "#/components/parameters/Instance"
     post:
       tags: [lifecycle]
       operationId: resumeConsumer
@@ -583,6 +588,17 @@ components:
         type: number
         exclusiveMinimum: 0
         maximum: 300
+    Instance:
+      name: instance
+      in: query
+      required: false
+      description: |
+        Cluster mode: apply the verb to this instance's member only (pause,
+        resume and restart). Without it a verb applies to every instance.
+        Outside cluster mode, or for start and stop, it is a 400.
+      schema:
+        type: string
+        maxLength: 64
   responses:
     LifecycleAccepted:
       description: The change was requested; the status shows where the consumer is now.
@@ -1314,6 +1330,28 @@ components:
           format: date-time
           description: When the restart policy will start the consumer again.
         health: { $ref: "#/components/schemas/ConsumerHealth" }
+        members:
+          type: array
+          description: |
+            Cluster mode only: each instance's member of the consumer's group as
+            it last reported (every health interval), with its partitions.
+          items:
+            type: object
+            required: [instance, state, generation, assignment, updated_at]
+            properties:
+              instance: { type: string }
+              state: { type: string }
+              generation: { type: integer }
+              assignment:
+                type: array
+                items:
+                  type: object
+                  required: [topic, partition, lag]
+                  properties:
+                    topic: { type: string }
+                    partition: { type: integer }
+                    lag: { type: [integer, "null"] }
+              updated_at: { type: string, format: date-time }
     OffsetsPatch:
       type: object
       additionalProperties: false
@@ -1668,6 +1706,20 @@ components:
                   - $ref: "#/components/schemas/Failure"
                   - type: "null"
               metrics: { $ref: "#/components/schemas/Rates" }
+        cluster:
+          type: object
+          description: Cluster mode only. This instance and the instances it has heard from recently.
+          required: [id, instance, instances]
+          properties:
+            id: { type: string }
+            instance: { type: string }
+            instances:
+              type: array
+              items:
+                type: object
+                required: [instance]
+                properties:
+                  instance: { type: string }
     Probe:
       type: object
       required: [status]

@@ -52,6 +52,8 @@ public struct StatusBody: Codable, Sendable {
     public var restarts: Int
     @Nullable public var nextRestartAt: String?
     public var health: HealthBody
+    /// Cluster mode only: every instance's member, as it last reported.
+    public var members: [MemberBody]?
 
     init(_ status: ConsumerStatus) {
         name = status.name
@@ -81,10 +83,11 @@ public struct StatusBody: Codable, Sendable {
         restarts = status.restarts
         nextRestartAt = status.nextRestartAt.map(timestamp)
         health = HealthBody(status.health)
+        members = status.members.isEmpty ? nil : status.members.map(MemberBody.init)
     }
 
     public enum CodingKeys: String, CodingKey {
-        case name, state, since, generation, deleting, sink, assignment, stats, totals, stages, sequence, rates, restarts, health
+        case name, state, since, generation, deleting, sink, assignment, stats, totals, stages, sequence, rates, restarts, health, members
         case brokers, retrying
         case measuredAt = "measured_at"
         case groupLag = "group_lag"
@@ -366,6 +369,34 @@ public struct RetryingBody: Codable, Sendable {
     }
 }
 
+/// One instance's member of a consumer's group (cluster mode).
+public struct MemberBody: Codable, Sendable {
+    public var instance: String
+    public var state: String
+    public var generation: Int
+    public var assignment: [Partition]
+    public var updatedAt: String
+
+    public struct Partition: Codable, Sendable {
+        public var topic: String
+        public var partition: Int32
+        @Nullable public var lag: Int64?
+    }
+
+    init(_ member: ConsumerManager.ClusterMember) {
+        instance = member.instance
+        state = member.state
+        generation = member.generation
+        assignment = member.partitions.map { Partition(topic: $0.topic, partition: $0.partition, lag: $0.lag) }
+        updatedAt = timestamp(member.updatedAt)
+    }
+
+    public enum CodingKeys: String, CodingKey {
+        case instance, state, generation, assignment
+        case updatedAt = "updated_at"
+    }
+}
+
 public struct HealthBody: Codable, Sendable {
     public var status: String
     @Nullable public var reason: String?
@@ -391,6 +422,18 @@ public struct HealthSummaryBody: Codable, Sendable {
     public var unhealthyConsumers: Int
     public var overallStatus: String
     public var consumerDetails: [String: Detail]
+    /// Cluster mode only: this instance and the instances it hears from.
+    public var cluster: ClusterBody?
+
+    public struct ClusterBody: Codable, Sendable {
+        public var id: String
+        public var instance: String
+        public var instances: [Instance]
+
+        public struct Instance: Codable, Sendable {
+            public var instance: String
+        }
+    }
 
     public struct Detail: Codable, Sendable {
         public var status: String
@@ -424,6 +467,9 @@ public struct HealthSummaryBody: Codable, Sendable {
                 consecutiveFailures: status.consecutiveFailures, lastCheck: status.health.lastCheck.map(timestamp),
                 lastError: status.lastError.map { ErrorBody($0, resolved: status.lastErrorResolved) }, metrics: RatesBody(status.rates)))
         })
+        cluster = report.cluster.map { view in
+            ClusterBody(id: view.id, instance: view.instance, instances: view.instances.map(ClusterBody.Instance.init))
+        }
     }
 
     public enum CodingKeys: String, CodingKey {
@@ -433,6 +479,7 @@ public struct HealthSummaryBody: Codable, Sendable {
         case unhealthyConsumers = "unhealthy_consumers"
         case overallStatus = "overall_status"
         case consumerDetails = "consumer_details"
+        case cluster
     }
 }
 

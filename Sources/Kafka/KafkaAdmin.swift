@@ -62,6 +62,18 @@ public final class KafkaAdmin: Sendable {
         }
     }
 
+    /// Whether the cluster has the topic. Asks for every topic's metadata,
+    /// which (unlike asking for one) never makes a broker auto-create it.
+    public func topicExists(_ topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> Bool {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        try check(rd_kafka_metadata(handle, 1, nil, &metadata, timeout.kafkaMilliseconds), "metadata")
+        guard let metadata else { return false }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        return (0..<Int(metadata.pointee.topic_cnt)).contains { index in
+            metadata.pointee.topics[index].topic.map { String(cString: $0) } == topic
+        }
+    }
+
     /// The partition ids of a topic, from cluster metadata.
     public func partitions(of topic: String, timeout: Duration = .seconds(10)) throws(KafkaError) -> [Int32] {
         guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {

@@ -106,3 +106,8 @@ extension Duration {
         return Int32(clamping: max(0, ms.partialValue + attoseconds / 1_000_000_000_000_000))
     }
 }
+
+extension TopicPartitionOffset {
+    /// The partition's first offset still held (librdkafka's logical `OFFSET_BEGINNING`).
+    public static let beginning = Int64(RD_KAFKA_OFFSET_BEGINNING)
+}

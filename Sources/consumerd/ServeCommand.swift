@@ -30,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var security: SecurityOptions
 
+    @OptionGroup var cluster: ClusterOptions
+
     @Flag(help: "Start an embedded Kafka cluster and Schema Registry, a demo Avro trade producer and a demo consumer.")
     var dev = false
 
@@ -102,12 +104,12 @@ struct ServeCommand: AsyncParsableCommand {
         let tls = try security.tlsIdentity()
         let lock = try DataDirectoryLock(directory: dataDirectory)
 
-        var cluster: EmbeddedCluster?
+        var embeddedCluster: EmbeddedCluster?
         let bootstrap: String
         if dev {
             let embedded = try EmbeddedCluster(brokers: 1, logger: Logger(label: "consumerd.dev-cluster"))
             try? embedded.createTopic(DevDemo.topic, partitions: 3)
-            cluster = embedded
+            embeddedCluster = embedded
             bootstrap = embedded.bootstrapServers
             logger.info("embedded Kafka cluster started", metadata: ["bootstrap_servers": "\(bootstrap)"])
         } else if let configured = bootstrapServers ?? ProcessInfo.processInfo.environment["KAFKA_BOOTSTRAP_SERVERS"], !configured.isEmpty {
@@ -143,7 +145,15 @@ struct ServeCommand: AsyncParsableCommand {
         let manager = try ConsumerManager(
             configuration: managerConfiguration, metrics: ConsumerMetrics(registry: registry),
             logger: Logger(label: "consumerd.manager"))
-        manager.restore()
+        if let settings = try cluster.settings(defaultInstance: managerConfiguration.instanceID) {
+            do {
+                try manager.joinCluster(settings)
+            } catch {
+                throw CommandFailure(description: "--cluster-id \(settings.clusterID): \(error.message)")
+            }
+        } else {
+            manager.restore()
+        }
         var specReload: (any DispatchSourceSignal)?
         if let specs {
             let declarative = DeclarativeSpecs(path: specs, prune: pruneSpecs, manager: manager, logger: logger)
@@ -188,8 +198,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Graceful shutdown runs in reverse: consumers drain first, then the
         // API goes away, then the demo producer and the embedded cluster.
         var services: [any Service] = []
-        if let cluster, let devRegistry {
-            services.append(EmbeddedClusterService(cluster: cluster, registry: devRegistry))
+        if let embeddedCluster, let devRegistry {
+            services.append(EmbeddedClusterService(cluster: embeddedCluster, registry: devRegistry))
             services.append(try DemoProducerService(
                 bootstrap: bootstrap, registry: devRegistry, rate: demoRate, logger: Logger(label: "consumerd.demo")))
         }
