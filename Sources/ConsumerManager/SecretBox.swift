@@ -27,6 +27,8 @@ public struct SecretBox: Sendable {
     /// stay in freed memory until reused. It is never printed (see the
     /// descriptions below) and never leaves this type.
     private let key: [UInt8]
+    /// The key file it was read from, for messages (never the key).
+    public private(set) var source: String?
 
     /// Reads a 32-byte key from a file: 64 hex characters or base64 of 32 bytes, surrounding whitespace ignored. Throws (with the path in the message) for a missing/unreadable file, a wrong length/encoding, or a file that group or others may read (mode & 0o077 != 0): like ssh, refuse keys others can read.
     public init(keyFile path: String) throws(SecretBoxError) {
@@ -70,6 +72,7 @@ public struct SecretBox: Sendable {
         }
         defer { Self.wipe(&key) }
         try self.init(key: key)
+        source = path
     }
 
     public init(key: [UInt8]) throws(SecretBoxError) {

@@ -89,7 +89,8 @@ struct ClusterRecordCodec: Sendable {
                 throw Unreadable(description: "consumer '\(key)' is sealed in the config topic; start with the cluster's --secrets-key-file")
             }
             guard let opened = Base64.decode(sealed.sealed).flatMap({ try? box.open($0, associatedData: Array(key.utf8)) }) else {
-                throw Unreadable(description: "consumer '\(key)' does not open with the --secrets-key-file given (another cluster's key?)")
+                throw Unreadable(
+                    description: "consumer '\(key)' does not open with the key in \(box.source ?? "--secrets-key-file") (another cluster's key?)")
             }
             json = opened
         }
