@@ -86,9 +86,10 @@ final class ClusterLog: @unchecked Sendable {
     /// (sealed without the key, secrets in plain text): the instance must
     /// not run with a partial registry.
     func catchUp(admin: KafkaAdmin) throws(ConsumerManagerError) {
+        var createTopicsAnswers = true
         for topic in [settings.configTopic, settings.statusTopic] {
             do {
-                guard try !admin.topicExists(topic) else { continue }
+                guard try !admin.topicExists(topic), createTopicsAnswers else { continue }
                 try admin.createTopic(
                     topic, partitions: 1, config: ["cleanup.policy": "compact", "min.compaction.lag.ms": "60000"], timeout: .seconds(5))
                 logger.info("created cluster topic", metadata: ["topic": "\(topic)"])
@@ -96,6 +97,7 @@ final class ClusterLog: @unchecked Sendable {
             } catch where error.code == .timedOut {
                 // librdkafka's mock cluster does not answer CreateTopics; a
                 // broker that auto-creates topics makes it on first use.
+                createTopicsAnswers = false
                 logger.warning(
                     "the cluster did not create the topic; using it as the broker auto-creates it (make it compacted)",
                     metadata: ["topic": "\(topic)"])
