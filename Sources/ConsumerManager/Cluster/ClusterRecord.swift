@@ -90,7 +90,7 @@ struct ClusterRecordCodec: Sendable {
             }
             guard let opened = Base64.decode(sealed.sealed).flatMap({ try? box.open($0, associatedData: Array(key.utf8)) }) else {
                 throw Unreadable(
-                    description: "consumer '\(key)' does not open with the key in \(box.source ?? "--secrets-key-file") (another cluster's key?)")
+                    description: "consumer '\(key)' does not open with the --secrets-key-file \(box.source ?? "key") (another cluster's key?)")
             }
             json = opened
         }
