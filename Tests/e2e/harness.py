@@ -12,6 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -194,6 +195,29 @@ def produce_ids(bootstrap, topic, ids, partitions, pace=0.0):
     remaining = producer.flush(60)
     assert remaining == 0 and not failures, f"produce: {remaining} unflushed, errors {failures[:3]}"
     return {partition: [i for _, i in sorted(entries)] for partition, entries in acked.items()}
+
+
+class Producing(threading.Thread):
+    """Produces ids in the background (``produce_ids``); ``finish()`` returns them per partition."""
+
+    def __init__(self, bootstrap, topic, ids, partitions, pace):
+        super().__init__(daemon=True)
+        self.args = (bootstrap, topic, ids, partitions, pace)
+        self.produced = None
+        self.error = None
+
+    def run(self):
+        try:
+            self.produced = produce_ids(*self.args)
+        except BaseException as error:  # reported by finish()
+            self.error = error
+
+    def finish(self, timeout=120):
+        self.join(timeout)
+        if self.error:
+            raise self.error
+        assert self.produced is not None, "the producer did not finish"
+        return self.produced
 
 
 def merge(*produced):

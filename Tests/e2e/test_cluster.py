@@ -32,7 +32,7 @@ import unittest
 
 from confluent_kafka import Consumer, TopicPartition
 
-from harness import BINARY, FAST, DevBroker, Server, produce_ids, sink_ids, sink_lines
+from harness import BINARY, FAST, DevBroker, Producing, Server, produce_ids, sink_ids, sink_lines
 from delivery import check
 
 PARTITIONS = 6
@@ -131,28 +131,6 @@ def write_key(path):
         f.write(os.urandom(32).hex())
     return path
 
-
-class Producing(threading.Thread):
-    """Produces ids in the background; `finish()` returns them per partition."""
-
-    def __init__(self, bootstrap, topic, ids, pace):
-        super().__init__(daemon=True)
-        self.args = (bootstrap, topic, ids, PARTITIONS, pace)
-        self.produced = None
-        self.error = None
-
-    def run(self):
-        try:
-            self.produced = produce_ids(*self.args)
-        except BaseException as error:  # reported by finish()
-            self.error = error
-
-    def finish(self, timeout=120):
-        self.join(timeout)
-        if self.error:
-            raise self.error
-        assert self.produced is not None, "the producer did not finish"
-        return self.produced
 
 
 class Instance(Server):
@@ -448,7 +426,7 @@ class Cluster(unittest.TestCase):
         a, b, c = self.start_cluster("kill")
         self.register(a, "k9", topic)
         self.wait_spread((a, b, c), "k9", topic, INSTANCES)
-        producing = Producing(self.bootstrap, topic, range(8000), pace=0.0005)
+        producing = Producing(self.bootstrap, topic, range(8000), PARTITIONS, pace=0.0005)
         producing.start()
         b_sink = os.path.join(b.sinks, "k9.jsonl")
         eventually(lambda: (len(sink_lines(b_sink, live=True)) >= 300, len(sink_lines(b_sink, live=True))), 60,

@@ -14,38 +14,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from harness import (FAST, DevBroker, Server, assert_matches_schema, committed, high_watermarks, merge, produce_ids, read_topic,
+from harness import (FAST, DevBroker, Producing, Server, assert_matches_schema, committed, high_watermarks, merge, produce_ids, read_topic,
                      sink_ids, sink_lines, wait_for)
 from delivery import check
 
 PARTITIONS = 4
 
-
-class Producing(threading.Thread):
-    """Produces ids in the background; `produced` holds them per partition when done."""
-
-    def __init__(self, bootstrap, topic, ids, pace):
-        super().__init__(daemon=True)
-        self.args = (bootstrap, topic, ids, PARTITIONS, pace)
-        self.produced = None
-        self.error = None
-
-    def run(self):
-        try:
-            self.produced = produce_ids(*self.args)
-        except BaseException as error:  # reported by finish()
-            self.error = error
-
-    def finish(self, timeout=120):
-        self.join(timeout)
-        if self.error:
-            raise self.error
-        assert self.produced is not None, "the producer did not finish"
-        return self.produced
 
 
 class Faults(unittest.TestCase):
@@ -106,7 +83,7 @@ class Faults(unittest.TestCase):
         broker = self.broker(topic)
         server = self.server(broker.bootstrap)
         sink = self.register(server, "k9", topic)
-        producing = Producing(broker.bootstrap, topic, range(8000), pace=0.0005)
+        producing = Producing(broker.bootstrap, topic, range(8000), PARTITIONS, pace=0.0005)
         producing.start()
         wait_for(lambda: len(sink_lines(sink, live=True)) >= 1500, timeout=60, message="1500 records before the kill")
         server.kill()
@@ -171,7 +148,7 @@ class Faults(unittest.TestCase):
         broker = self.broker(topic, brokers=3, control=True)
         server = self.server(broker.bootstrap)
         sink = self.register(server, "brokers", topic, group_id=group)
-        producing = Producing(broker.bootstrap, topic, range(6000), pace=0.002)
+        producing = Producing(broker.bootstrap, topic, range(6000), PARTITIONS, pace=0.002)
         producing.start()
         faults = [
             "fail 8 15 5",        # OffsetCommit: COORDINATOR_NOT_AVAILABLE, five times
@@ -259,7 +236,7 @@ class Faults(unittest.TestCase):
         sinks = [self.register(server, "shared", topic, group_id="consumerd-shared") for server in (first, second)]
         wait_for(lambda: all(server.status("shared")["assignment"] for server in (first, second)), timeout=60,
                  message="both members own partitions")
-        producing = Producing(broker.bootstrap, topic, range(6000), pace=0.001)
+        producing = Producing(broker.bootstrap, topic, range(6000), PARTITIONS, pace=0.001)
         producing.start()
         wait_for(lambda: len(sink_lines(sinks[0], live=True)) >= 500, timeout=60, message="the first member to write")
         first.kill()
@@ -276,7 +253,7 @@ class Faults(unittest.TestCase):
         broker = self.broker(topic)
         server = self.server(broker.bootstrap, extra=["--shutdown-timeout", "20"])
         sink = self.register(server, "drain", topic)
-        producing = Producing(broker.bootstrap, topic, range(6000), pace=0.0005)
+        producing = Producing(broker.bootstrap, topic, range(6000), PARTITIONS, pace=0.0005)
         producing.start()
         wait_for(lambda: len(sink_lines(sink, live=True)) >= 1000, timeout=60, message="1000 records before SIGTERM")
         started = time.monotonic()
