@@ -151,10 +151,9 @@ extension ConsumerManager {
         }
         registry.withLock { registry in
             var entry = registry.entries[name] ?? Entry(spec: record.spec, desired: .stopped)
-            guard !entry.deleting else {
-                logger.warning("a consumer still draining after its deletion was registered again", metadata: ["consumer": "\(name)"])
-                return
-            }
+            // Registered again while its deleted predecessor still drains
+            // here: the supervision pass adds it once that one is gone.
+            guard !entry.deleting else { return }
             if entry.spec != record.spec {
                 entry.spec = record.spec
                 apply(entry.lifecycle.specChanged(), to: &entry)
@@ -194,9 +193,12 @@ extension ConsumerManager {
         registry.withLock { registry in
             guard !registry.shuttingDown else { return }
             for (name, record) in membership.records {
-                guard var entry = registry.entries[name], !entry.deleting else { continue }
+                // A consumer registered again while its deleted predecessor
+                // was still draining here arrives once that one is gone.
+                var entry = registry.entries[name] ?? Entry(spec: record.spec, desired: .stopped)
+                guard !entry.deleting else { continue }
                 let desired = record.desiredState(on: membership.instance)
-                guard entry.desired != desired else { continue }
+                guard entry.desired != desired || registry.entries[name] == nil else { continue }
                 converge(&entry, to: desired)
                 registry.entries[name] = entry
             }
