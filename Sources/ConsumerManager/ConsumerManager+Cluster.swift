@@ -46,13 +46,15 @@ extension ConsumerManager {
         public var instance: String
         public var state: String
         public var generation: Int
-        public var partitions: [(topic: String, partition: Int32, lag: Int64?)]
+        public var partitions: [MemberPartition]
         public var updatedAt: Date
+    }
 
-        public static func == (lhs: ClusterMember, rhs: ClusterMember) -> Bool {
-            lhs.instance == rhs.instance && lhs.state == rhs.state && lhs.generation == rhs.generation && lhs.updatedAt == rhs.updatedAt
-                && lhs.partitions.map { "\($0.topic)/\($0.partition)/\($0.lag ?? -1)" } == rhs.partitions.map { "\($0.topic)/\($0.partition)/\($0.lag ?? -1)" }
-        }
+    /// A partition a member holds, as its instance reported it.
+    public struct MemberPartition: Codable, Sendable, Equatable {
+        public var topic: String
+        public var partition: Int32
+        public var lag: Int64?
     }
 
     /// The cluster as `/health` shows it.
@@ -361,7 +363,7 @@ extension ConsumerManager {
         let members: [ClusterLog.MemberStatus] = list().map { status in
             ClusterLog.MemberStatus(
                 instance: membership.instance, consumer: status.name, state: status.state.rawValue, generation: status.generation,
-                assignment: status.partitions.map { ClusterLog.MemberPartition(topic: $0.topic, partition: $0.partition, lag: $0.lag) },
+                assignment: status.partitions.map { MemberPartition(topic: $0.topic, partition: $0.partition, lag: $0.lag) },
                 updatedAt: Date())
         }
         let heartbeat = ClusterLog.MemberStatus(
@@ -376,7 +378,7 @@ extension ConsumerManager {
         return membership.log.members(of: name, freshness: freshness).map { member in
             ClusterMember(
                 instance: member.instance, state: member.state, generation: member.generation,
-                partitions: member.assignment.map { ($0.topic, $0.partition, $0.lag) }, updatedAt: member.updatedAt)
+                partitions: member.assignment, updatedAt: member.updatedAt)
         }
     }
 

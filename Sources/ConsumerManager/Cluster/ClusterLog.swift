@@ -258,7 +258,7 @@ final class ClusterLog: @unchecked Sendable {
         var consumer: String
         var state: String
         var generation: Int
-        var assignment: [MemberPartition]
+        var assignment: [ConsumerManager.MemberPartition]
         var updatedAt: Date
 
         enum CodingKeys: String, CodingKey {
@@ -267,11 +267,6 @@ final class ClusterLog: @unchecked Sendable {
         }
     }
 
-    struct MemberPartition: Codable, Sendable, Equatable {
-        var topic: String
-        var partition: Int32
-        var lag: Int64?
-    }
 
     private static var statusEncoder: JSONEncoder {
         let encoder = JSONEncoder()
