@@ -363,7 +363,6 @@ class Cluster(unittest.TestCase):
         self.register(a, "rs", topic)
         self.wait_state((a, b, c), "rs", "running")
         self.wait_spread((a, b, c), "rs", topic, INSTANCES)
-        time.sleep(2)
         before = {server.instance: self.generation(server, "rs") for server in (a, b, c)}
 
         status, body = c.json("POST", "/consumers/rs/restart?wait=30")
@@ -373,9 +372,6 @@ class Cluster(unittest.TestCase):
             want = before[server.instance] + 1
             eventually(lambda: (self.generation(server, "rs") == want, self.generation(server, "rs")), 20,
                        f"generation {want} on {server.instance} after a cluster-wide restart (before: {before})")
-        time.sleep(3)
-        after = {server.instance: self.generation(server, "rs") for server in (a, b, c)}
-        self.assertEqual(after, {i: g + 1 for i, g in before.items()}, "each instance restarted exactly once")
         self.wait_state((a, b, c), "rs", "running")
 
         status, body = a.json("POST", "/consumers/rs/restart?instance=b&wait=30")
@@ -383,10 +379,12 @@ class Cluster(unittest.TestCase):
         want = before["b"] + 2
         eventually(lambda: (self.generation(b, "rs") == want, self.generation(b, "rs")), 20,
                    f"generation {want} on b after restart?instance=b")
+        # What is tested is an absence (a and c do not restart again, nobody
+        # restarts twice): it needs a window, not a condition.
         time.sleep(4)
         final = {server.instance: self.generation(server, "rs") for server in (a, b, c)}
         self.assertEqual(final, {"a": before["a"] + 1, "b": before["b"] + 2, "c": before["c"] + 1},
-                         f"only b restarted the second time (before: {before})")
+                         f"each instance restarted once for the cluster-wide restart, only b for the second (before: {before})")
         self.wait_state((a, b, c), "rs", "running")
 
     # 3
@@ -406,7 +404,7 @@ class Cluster(unittest.TestCase):
         self.wait_spread((a, b, c), "pz", topic, INSTANCES, timeout=15, state="paused")
         before = len(self.delivered((a, b, c), "pz"))
         second = produce_ids(self.bootstrap, topic, range(120, 240), PARTITIONS)
-        time.sleep(4)
+        time.sleep(4)  # an absence is what is tested: a window in which nothing may be written
         self.assertEqual(len(self.delivered((a, b, c), "pz")), before, "nothing is written while paused cluster-wide")
 
         status, body = a.json("POST", "/consumers/pz/resume?wait=20")
@@ -461,8 +459,8 @@ class Cluster(unittest.TestCase):
         tombstones = [key for key, value, _ in records if value is None and b"gone" in (key or b"")]
         self.assertTrue(tombstones, f"a tombstone for 'gone' in {config_topic('delete')}: keys and value sizes "
                                     f"{[(key, None if value is None else len(value)) for key, value, _ in records]}")
-        # Gone means not consuming either: nothing produced now reaches a sink.
-        time.sleep(2)
+        # Gone means not consuming either: nothing produced now reaches a
+        # sink (an absence, so a window rather than a condition).
         before = len(self.delivered((a, b, c), "gone"))
         produce_ids(self.bootstrap, topic, range(60), PARTITIONS)
         time.sleep(4)
@@ -543,7 +541,7 @@ class Cluster(unittest.TestCase):
                 eventually(lambda: (self.resource(server, name)["spec"]["batch"]["max_wait_ms"] == wait_ms,
                                     self.resource(server, name)["spec"]["batch"]),
                            15, f"{server.instance} to hold the winner's ({winner}) spec of {name}")
-            time.sleep(1)
+            time.sleep(1)  # the loser's spec must not arrive later: an absence, checked over a window
             for server in (a, b):
                 self.assertEqual(self.resource(server, name)["spec"]["batch"]["max_wait_ms"], wait_ms,
                                  f"the loser's spec never replaces the winner's on {server.instance}")
