@@ -110,7 +110,7 @@ extension ConsumerLoop {
         guard !dropped.isEmpty else { return }
         let offsets = dropped.partitions.map { TopicPartitionOffset($0.partition, offset: $0.firstOffset) }
         do {
-            try consumer?.seek(offsets)
+            try rewind(offsets)
         } catch {
             // A partition on its way out: its new owner reads from the committed offset.
             logger.warning("could not rewind partitions after a failed write", metadata: ["error": "\(error)"])

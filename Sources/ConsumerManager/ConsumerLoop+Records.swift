@@ -66,7 +66,7 @@ extension ConsumerLoop {
     /// other partitions go on. Retried after a growing backoff; when the
     /// attempts run out, `retry.on_exhausted: fail` fails the consumer.
     private func holdBack(_ message: KafkaMessage, _ error: PipelineError) throws {
-        guard let consumer else { return }
+        guard consumer != nil else { return }
         let partition = message.topicPartition
         let now = clock.now
         var held = heldBack[partition].flatMap { $0.offset == message.offset ? $0 : nil }
@@ -85,7 +85,7 @@ extension ConsumerLoop {
         stats.errors += 1
         instruments.errors(stage: error.stage.rawValue).increment()
         try updatePausedPartitions()
-        try consumer.seek([TopicPartitionOffset(partition, offset: message.offset)])
+        try rewind(to: message)
         runtime.record(ConsumerFailure(stage: error.stage.rawValue, message: error.description))
         logger.warning(
             "transient error; holding the partition back",

@@ -76,8 +76,14 @@ final class ConsumerLoop {
     /// Stage counts already added to the Prometheus counters.
     var reported = ReportedCounts()
     var nextRefresh: ContinuousClock.Instant
-    /// The last poll returned a record (the next one need not compute a timeout).
+    /// The last poll returned records (the next one need not compute a timeout).
     var lastPollHadRecord = false
+    /// The records of the current poll, and the partitions seeked back while
+    /// handling them (their later records in the burst are skipped).
+    var burst: [KafkaMessage] = []
+    var rewound: [TopicPartition] = []
+    /// Records handled in this run (batch mode stops at `maxMessages`).
+    var handled = 0
     /// A failure raised inside a rebalance callback, surfaced by the loop.
     var pendingFailure: (any Error)?
     var lastKafkaErrorLog: [KafkaError.Code: ContinuousClock.Instant] = [:]
@@ -88,6 +94,10 @@ final class ConsumerLoop {
     static let idlePollTimeout: Duration = .seconds(1)
     /// How often an idle loop looks whether the background write has ended.
     static let writeCheckInterval: Duration = .milliseconds(5)
+    /// The most records one poll takes: enough to amortise the loop's
+    /// per-iteration checks, few enough that commands and deadlines are
+    /// looked at well within a millisecond at full speed.
+    static let burstSize = 256
 
     init(runtime: ConsumerRuntime, spec: ConsumerSpec, settings: ConsumerRuntime.RunSettings) {
         self.runtime = runtime
@@ -178,9 +188,8 @@ final class ConsumerLoop {
 
     private func loop() throws {
         guard let consumer else { return }
-        var handled = 0
         while true {
-            // One clock reading per iteration: the loop runs once per record.
+            // One clock reading per iteration: at full speed it runs once per burst.
             let now = clock.now
             runtime.beat(at: now)
             for command in runtime.takeCommands() where try apply(command) == .stop { return }
@@ -196,29 +205,58 @@ final class ConsumerLoop {
             if commitsInFlight > 0 || recommitAt != nil { collectCommitResults(now) }
             if now >= nextRefresh { refreshProgress() }
             do {
-                // While records flow, poll returns one at once whatever the
-                // timeout: work out the next deadline only once it may block.
-                let message = try consumer.poll(timeout: lastPollHadRecord ? .zero : pollTimeout(now))
-                lastPollHadRecord = message != nil
-                if let message {
-                    heardFromBroker = true
-                    if stats.firstRecordAt == nil { stats.firstRecordAt = Date() }
-                    if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
-                        // Every partition is paused while a flush waits; a
-                        // record fetched before the pause is read again later.
-                        try consumer.seek([TopicPartitionOffset(message.topicPartition, offset: message.offset)])
-                        continue
-                    }
-                    try handle(message)
-                    if batch.consumed >= spec.batch.maxRecords || batch.bytes >= spec.batch.maxBytes { try flushBatch() }
-                    handled += 1
-                    // Batch mode: enough; the shutdown drains and commits.
-                    if let limit = settings.maxMessages, handled >= limit { return }
-                }
+                // While records flow, take what is fetched without waiting;
+                // only an idle loop blocks, and then for its first record.
+                try consumer.poll(
+                    into: &burst, maximum: Self.burstSize, timeout: lastPollHadRecord ? .zero : pollTimeout(now))
+                lastPollHadRecord = !burst.isEmpty
+                if try !handleBurst() { return }
             } catch let error as KafkaError where !error.isFatal {
                 report(error)
             }
         }
+    }
+
+    /// The records of one poll, in order. Returns false once batch mode has
+    /// read its limit (the shutdown drains and commits what was handled).
+    private func handleBurst() throws -> Bool {
+        defer { burst.removeAll(keepingCapacity: true) }
+        // Seeks made inside the poll (rebalance callbacks) came before the
+        // burst was taken: librdkafka already left out what they outdated.
+        rewound.removeAll(keepingCapacity: true)
+        guard !burst.isEmpty else { return true }
+        heardFromBroker = true
+        if stats.firstRecordAt == nil { stats.firstRecordAt = Date() }
+        for message in burst {
+            // librdkafka forgets what it fetched past a seek; this burst was
+            // taken before it, so the rest of a rewound partition goes too.
+            if !rewound.isEmpty, rewound.contains(message.topicPartition) { continue }
+            if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
+                // Every partition is paused while a flush waits; a record
+                // fetched before the pause is read again later.
+                try rewind(to: message)
+                continue
+            }
+            try handle(message)
+            if batch.consumed >= spec.batch.maxRecords || batch.bytes >= spec.batch.maxBytes { try flushBatch() }
+            handled += 1
+            // Batch mode: enough.
+            if let limit = settings.maxMessages, handled >= limit { return false }
+        }
+        return true
+    }
+
+    /// Seeks the record's partition back to it, so it is read again.
+    func rewind(to message: KafkaMessage) throws {
+        try rewind([TopicPartitionOffset(message.topicPartition, offset: message.offset)])
+    }
+
+    /// Every seek of the loop goes through here: the rest of the current
+    /// burst was taken before the seek, so what it still holds of these
+    /// partitions is skipped (handling it would move them past the seek).
+    func rewind(_ offsets: [TopicPartitionOffset]) throws {
+        rewound.append(contentsOf: offsets.map(\.topicPartition))
+        try consumer?.seek(offsets)
     }
 
     /// Graceful end: write and commit what was read, then leave the group.

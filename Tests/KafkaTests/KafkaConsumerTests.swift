@@ -149,6 +149,55 @@ struct KafkaConsumerTests {
         #expect(delegate.lost.isEmpty)
     }
 
+    @Test("a burst poll takes what is fetched, up to its maximum, in each partition's order; a seek drops the rest",
+          arguments: [1, 64])
+    func burstPoll(maximum: Int) async throws {
+        let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
+        let topic = uniqueName("burst")
+        try cluster.createTopic(topic, partitions: 2)
+        try await produce((0..<300).map { "a\($0)" }, topic: topic, cluster: cluster, partition: 0)
+        try await produce((0..<300).map { "b\($0)" }, topic: topic, cluster: cluster, partition: 1)
+        let consumer = try makeConsumer(cluster, group: uniqueName("g"))
+        try consumer.subscribe(topics: [topic])
+
+        var burst: [KafkaMessage] = []
+        var seen: [KafkaMessage] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while seen.count < 250, ContinuousClock.now < deadline {
+            try consumer.poll(into: &burst, maximum: maximum, timeout: .milliseconds(10))
+            #expect(burst.count <= maximum)
+            seen += burst
+            await Task.yield()
+        }
+        #expect(seen.count >= 250)
+        // Partition 0 is rewound to offset 10: what was fetched past the
+        // seek is never returned; the records come again from there, in order.
+        try consumer.seek([TopicPartitionOffset(TopicPartition(topic: topic, partition: 0), offset: 10)])
+        var after: [KafkaMessage] = []
+        func offsets(_ messages: [KafkaMessage], _ partition: Int32) -> [Int64] {
+            messages.filter { $0.partition == partition }.map(\.offset)
+        }
+        while offsets(after, 0).last != 299 || Set(offsets(seen + after, 1)).count < 300, ContinuousClock.now < deadline {
+            try consumer.poll(into: &burst, maximum: maximum, timeout: .milliseconds(10))
+            after += burst
+            await Task.yield()
+        }
+        let before0 = offsets(seen, 0)
+        #expect(before0 == Array(0..<Int64(before0.count)))
+        #expect(offsets(after, 0) == Array(10..<300))
+        #expect(offsets(seen + after, 1) == Array(0..<300))
+
+        // Idle: it waits for the first record only, not for a full burst.
+        try await produce(["late"], topic: topic, cluster: cluster, partition: 1)
+        let started = ContinuousClock.now
+        repeat {
+            try consumer.poll(into: &burst, maximum: maximum, timeout: .seconds(20))
+        } while burst.isEmpty && ContinuousClock.now < deadline
+        #expect(burst.map(\.value) == [Array("late".utf8)], "\(burst.map { "\($0.partition)/\($0.offset)" })")
+        #expect(ContinuousClock.now - started < .seconds(10))
+        try consumer.close()
+    }
+
     @Test("cooperative-sticky assigns incrementally and closes cleanly")
     func cooperative() async throws {
         let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
