@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # the tests check us against, and the servers the sink tests start themselves
 # (PostgreSQL and Redis, on Unix sockets in temporary directories).
 APT_PACKAGES := pkg-config librdkafka-dev libavro-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libyaml-dev libzstd-dev libsqlite3-dev zlib1g-dev libssl-dev \
-                kcat prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates \
+                kcat wrk prometheus python3 python3-venv python3-confluent-kafka curl ca-certificates \
                 postgresql redis-server openssl chromium
 # Test tools from PyPI (Tests/requirements.txt, pinned) live in a project-local
 # virtual environment on Debian's python3, which also sees python3-confluent-kafka.
@@ -80,14 +80,15 @@ test-swift:
 test-e2e:
 	$(PYTHON) -m unittest discover -s Tests/e2e -p 'test_*.py' -v
 
-bench: deps
-	swift build -c release
-	bench/run.sh
+# The whole benchmark (bench/run): throughput against kcat, raw librdkafka and
+# the seeds' Python pattern, the control plane under paced load, the scale run.
+bench:
+	bench/run
 
 # 1,000 consumers on one server: memory, threads, start/restart times, API sizes.
 bench-scale: deps
 	swift build -c release --product consumerd
-	/usr/bin/python3 bench/scale.py
+	$(PYTHON) bench/scale.py
 
 # Records/s through each sink, release build, servers started by the script.
 bench-sinks: deps

@@ -1,10 +1,12 @@
 /* The raw librdkafka baseline: the same at-least-once work consumerd does,
  * written as tightly as C allows. Poll, append each value as a line to a
  * buffer, and per batch: write, fdatasync, store offsets, sync commit.
- * No JSON validation (consumerd validates every record).
+ * No JSON validation (consumerd validates every record). Fetch settings as
+ * consumerd sets them (queued.min.messages), so that the broker side is alike.
  *
  *   raw_consumer BOOTSTRAP TOPIC GROUP COUNT OUT_FILE BATCH
- * Prints: records seconds cpu_seconds
+ * Prints: records seconds cpu_seconds batch_p50_ms batch_p99_ms
+ * (a batch's latency: its first poll to its commit's answer)
  */
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
@@ -29,6 +31,17 @@ static double cpu(void) {
 
 static void die(const char *what) { fprintf(stderr, "%s\n", what); exit(1); }
 
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double quantile(double *sorted, long n, double q) {
+    if (n == 0) return 0;
+    long i = (long)(q * n + 0.999999) - 1;
+    return sorted[i < 0 ? 0 : (i >= n ? n - 1 : i)];
+}
+
 int main(int argc, char **argv) {
     if (argc != 7) die("usage: raw_consumer BOOTSTRAP TOPIC GROUP COUNT OUT_FILE BATCH");
     long target = atol(argv[4]), batch_max = atol(argv[6]);
@@ -36,7 +49,7 @@ int main(int argc, char **argv) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *props[][2] = {{"bootstrap.servers", argv[1]}, {"group.id", argv[3]}, {"auto.offset.reset", "earliest"},
                               {"enable.auto.commit", "false"}, {"enable.auto.offset.store", "false"},
-                              {"fetch.wait.max.ms", "10"}};
+                              {"fetch.wait.max.ms", "10"}, {"queued.min.messages", "1000000"}};
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof err) != RD_KAFKA_CONF_OK) die(err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
@@ -53,7 +66,8 @@ int main(int argc, char **argv) {
     char *buf = malloc(cap);
     int64_t last[1024];
     for (int i = 0; i < 1024; i++) last[i] = -1;
-    long total = 0, in_batch = 0;
+    long total = 0, in_batch = 0, batches = 0;
+    double *latencies = malloc(sizeof(double) * (target / (batch_max > 0 ? batch_max : 1) + 2 + target / 100));
     double start = 0, batch_start = 0, cpu_start = 0;
     while (total < target) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, in_batch ? 10 : 100);
@@ -85,10 +99,14 @@ int main(int argc, char **argv) {
             rd_kafka_offsets_store(rk, offsets);
             rd_kafka_topic_partition_list_destroy(offsets);
             rd_kafka_commit(rk, NULL, 0);
+            latencies[batches++] = (now() - batch_start) * 1000;
             in_batch = 0;
         }
     }
-    printf("%ld %.3f %.3f\n", total, now() - start, cpu() - cpu_start);
+    double seconds = now() - start, cpu_seconds = cpu() - cpu_start;
+    qsort(latencies, batches, sizeof(double), by_value);
+    printf("%ld %.3f %.3f %.2f %.2f\n", total, seconds, cpu_seconds, quantile(latencies, batches, 0.5),
+           quantile(latencies, batches, 0.99));
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return 0;

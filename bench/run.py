@@ -1,22 +1,38 @@
 """Throughput of consumerd against raw librdkafka and the seeds' Python
-pattern: same embedded cluster, same records, one run.
+pattern: same embedded cluster, same records, one run; then the control plane
+under paced load while consumers drain, and the issue-9 targets checked.
 
-Contenders: kcat reading raw to /dev/null (no group, no writes: the
-ceiling), a raw C librdkafka consumer and the seeds' Python pattern (each
-batch written durably, then committed), `consumerd run` (batch mode) and
-`consumerd serve` with one consumer, both JSON -> file.
+Contenders (each drains the same backlog; all but kcat write every batch to a
+file, fdatasync it, then commit its offsets):
 
-    /usr/bin/python3 bench/run.py [--records 300000] [--partitions 6] [--batch 1000]
+  kcat -C to /dev/null           librdkafka's raw read: no group, no writes
+  raw librdkafka (C)             raw_consumer.c in a group, manual commits
+  seeds' Python pattern          python_consumer.py (confluent-kafka)
+  consumerd run, JSON -> file    batch mode, JSON validated
+  consumerd run, Avro -> file    the same trades Confluent-framed Avro, decoded
+                                 through a schema registry, written as JSON Lines
+  consumerd serve, 1 consumer    registered over the REST API
+  consumerd serve, 4 consumers   one per topic, four times as many records
+
+Control plane: `wrk` paced to about 1,000 requests/s (bench/pace.lua) against
+GET /health and GET /metrics of a `serve` whose 4 consumers drain flat out;
+REST latency, and the drain's rate against the same drain without requests.
+
+    .venv/bin/python bench/run.py [--records 240000] [--partitions 6] [--batch 1000]
                                   [--out DIR] [--smoke]
 
 Writes DIR/results.json and DIR/results.md (default bench/results/, not in
-git). --smoke: a few thousand records, only that nothing rots (make test).
-Needs a release build (`swift build -c release`; CONSUMERD_BINARY to use
-another), a C compiler, kcat and python3-confluent-kafka.
+git); reads DIR/scale.json (bench/scale.py) for the idle-consumer target when
+it is there. --smoke: a few thousand records and a second of requests, only
+that nothing rots (make test). Needs a release build (CONSUMERD_BINARY to use
+another), a C compiler, kcat, wrk, python3-confluent-kafka and fastavro.
 """
 import argparse
+import http.server
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,37 +42,104 @@ import threading
 import time
 import urllib.request
 
+import fastavro
 from confluent_kafka import Producer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BINARY = os.environ.get("CONSUMERD_BINARY", os.path.join(ROOT, ".build", "release", "consumerd"))
 TOPIC = "bench.trades"
+AVRO_TOPIC = "bench.trades.avro"
+SERVE_TOPICS = [f"bench.trades.{index}" for index in range(4)]
 TICKS = os.sysconf("SC_CLK_TCK")
+SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "ASX:BHP"]
+TRADE_SCHEMA = {
+    "type": "record", "name": "Trade", "namespace": "market", "fields": [
+        {"name": "symbol", "type": "string"},
+        {"name": "sequence_number", "type": "long"},
+        {"name": "price", "type": "double"},
+        {"name": "quantity", "type": "int"},
+        {"name": "timestamp", "type": "string"},
+    ]}
+SCHEMA_ID = 1
+KCAT = "kcat -C to /dev/null (raw read)"
+RAW = "raw librdkafka (C), write + commit"
+PYTHON = "seeds' Python pattern"
+RUN_JSON = "consumerd run, JSON -> file"
+RUN_AVRO = "consumerd run, Avro -> file"
+SERVE_1 = "consumerd serve, 1 consumer, JSON -> file"
+SERVE_4 = "consumerd serve, 4 consumers, JSON -> file"
 
 
-def produce(bootstrap, count):
+def trade(index):
+    symbol = SYMBOLS[index % len(SYMBOLS)]
+    return symbol, {"symbol": symbol, "sequence_number": index, "price": 100 + (index % 997) / 10,
+                    "quantity": index % 500 + 1, "timestamp": "2026-11-23T17:00:00.000Z"}
+
+
+def json_value(record):
+    return json.dumps(record).encode()
+
+
+PARSED_SCHEMA = fastavro.parse_schema(TRADE_SCHEMA)
+
+
+def avro_value(record):
+    """Confluent's wire format: magic byte 0, the schema id (big endian), Avro binary."""
+    out = io.BytesIO()
+    out.write(b"\0" + SCHEMA_ID.to_bytes(4, "big"))
+    fastavro.schemaless_writer(out, PARSED_SCHEMA, record)
+    return out.getvalue()
+
+
+def produce(bootstrap, topic, count, encode):
     """Produces `count` trades; returns the bytes of their values."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1000000,
                          "compression.type": "lz4", "queue.buffering.max.messages": 1000000, "acks": 1})
-    symbols = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA", "META", "ASX:BHP"]
     total_bytes = 0
-    for i in range(count):
-        symbol = symbols[i % len(symbols)]
-        value = json.dumps({"symbol": symbol, "sequence_number": i, "price": 100 + (i % 997) / 10,
-                            "quantity": i % 500 + 1, "timestamp": "2026-11-23T17:00:00.000Z"})
+    for index in range(count):
+        symbol, record = trade(index)
+        value = encode(record)
         total_bytes += len(value)
         while True:
             try:
-                producer.produce(TOPIC, key=symbol.encode(), value=value.encode())
+                producer.produce(topic, key=symbol.encode(), value=value)
                 break
             except BufferError:
                 producer.poll(0.05)
-        if i % 10000 == 0:
+        if index % 10000 == 0:
             producer.poll(0)
     if producer.flush(120):
         raise SystemExit("producer did not deliver everything")
     return total_bytes
+
+
+class SchemaRegistry:
+    """Answers the one call consumerd makes of a Confluent Schema Registry,
+    `GET /schemas/ids/{id}`, for the trades' schema."""
+
+    def __init__(self):
+        body = json.dumps({"schema": json.dumps(TRADE_SCHEMA)}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?")[0] != f"/schemas/ids/{SCHEMA_ID}":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
 
 
 def run_measured(command, timeout, first_output=False):
@@ -100,10 +183,10 @@ def run_measured(command, timeout, first_output=False):
 
 
 def run_baseline(command, timeout):
-    """A contender that prints `records seconds cpu_seconds` over its own active period."""
+    """A contender that prints `records seconds cpu_seconds p50_ms p99_ms` over its own active period."""
     output, _, _, rss = run_measured(command, timeout)
-    records, seconds, cpu = output.split()[:3]
-    return int(records), float(seconds), float(cpu), rss
+    records, seconds, cpu, p50, p99 = output.split()[:5]
+    return int(records), float(seconds), float(cpu), rss, (float(p50), float(p99))
 
 
 def run_kcat(bootstrap, count, timeout):
@@ -115,21 +198,26 @@ def run_kcat(bootstrap, count, timeout):
     records = output.count("\n")
     if records != count:
         raise SystemExit(f"kcat read {records} of {count} records")
-    return records, seconds, cpu, rss
+    return records, seconds, cpu, rss, None
 
 
-def run_batch_mode(bootstrap, count, batch, workdir, timeout):
-    """`consumerd run`: throughput from its own report (first record to the last commit)."""
-    spec = os.path.join(workdir, "run-spec.json")
-    with open(spec, "w") as handle:
-        json.dump({"name": "bench-run", "topics": [TOPIC], "group_id": "bench-consumerd-run",
-                   "batch": {"max_records": batch, "max_wait_ms": 1000}, "kafka": {"fetch.wait.max.ms": 10}}, handle)
+def run_batch_mode(bootstrap, topic, count, batch, workdir, timeout, name, format_spec=None):
+    """`consumerd run`: throughput and batch latency from its own report (first record to the last commit)."""
+    spec_path = os.path.join(workdir, f"{name}.json")
+    spec = {"name": name, "topics": [topic], "group_id": f"bench-{name}",
+            "batch": {"max_records": batch, "max_wait_ms": 1000}, "kafka": {"fetch.wait.max.ms": 10}}
+    if format_spec:
+        spec["format"] = format_spec
+    with open(spec_path, "w") as handle:
+        json.dump(spec, handle)
     output, _, cpu, rss = run_measured(
-        [BINARY, "run", "--spec", spec, "--max-messages", str(count), "--bootstrap-servers", bootstrap,
-         "--data-dir", os.path.join(workdir, "run-data"), "--log-level", "warning"], timeout)
+        [BINARY, "run", "--spec", spec_path, "--max-messages", str(count), "--bootstrap-servers", bootstrap,
+         "--data-dir", os.path.join(workdir, f"{name}-data"), "--log-level", "warning"], timeout)
     report = json.loads(output.strip().splitlines()[-1])
+    if report["written"] != count:
+        raise SystemExit(f"{name} wrote {report['written']} of {count} records: {report}")
     # CPU over the whole process, the group join included (it is idle then).
-    return report["written"], report["active_seconds"], cpu, rss
+    return report["written"], report["active_seconds"], cpu, rss, (report["batch_p50_ms"], report["batch_p99_ms"])
 
 
 def peak_rss_mib(pid):
@@ -141,85 +229,184 @@ def peak_rss_mib(pid):
     return 0.0
 
 
-def batch_latency(metrics_text):
-    """p50 and p99 of consumerd_batch_duration_seconds (bucket upper bounds), in ms."""
-    buckets = []
-    for line in metrics_text.splitlines():
-        if line.startswith("consumerd_batch_duration_seconds_bucket{"):
-            bound = line.split('le="', 1)[1].split('"', 1)[0]
-            buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
-    buckets.sort()
-    if not buckets or buckets[-1][1] == 0:
-        return None, None
-    total = buckets[-1][1]
-
-    def quantile(q):
-        return next(bound for bound, count in buckets if count >= q * total) * 1000
-    return quantile(0.5), quantile(0.99)
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def request(base, method, path, body=None, raw=False):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as response:
-        payload = response.read()
-        return payload.decode() if raw else json.loads(payload or b"null")
+def batch_latency(metrics_text, consumers):
+    """p50 and p99 of consumerd_batch_duration_seconds over `consumers`, in ms,
+    interpolated inside the bucket as Prometheus' histogram_quantile does."""
+    buckets = {}
+    for line in metrics_text.splitlines():
+        if not line.startswith("consumerd_batch_duration_seconds_bucket{"):
+            continue
+        labels, value = line.rsplit(" ", 1)
+        if re.search(r'consumer="([^"]*)"', labels).group(1) not in consumers:
+            continue
+        bound = labels.split('le="', 1)[1].split('"', 1)[0]
+        bound = float("inf") if bound == "+Inf" else float(bound)
+        buckets[bound] = buckets.get(bound, 0) + float(value)
+    ordered = sorted(buckets.items())
+    if not ordered or ordered[-1][1] == 0:
+        return None
+    total = ordered[-1][1]
+
+    def quantile(q):
+        rank, lower, below = q * total, 0.0, 0.0
+        for bound, count in ordered:
+            if count >= rank:
+                if bound == float("inf"):
+                    return lower * 1000
+                return (lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)) * 1000
+            lower, below = bound, count
+    return round(quantile(0.5), 1), round(quantile(0.99), 1)
 
 
-def run_consumerd(bootstrap, count, batch, workdir, timeout):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    log = open(os.path.join(workdir, "consumerd.log"), "wb")
-    server = subprocess.Popen([BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", os.path.join(workdir, "data"),
-                               "--bootstrap-servers", bootstrap, "--log-level", "warning"], stdout=log, stderr=log)
-    try:
-        for _ in range(200):
+class Serve:
+    """A `consumerd serve` of its own, driven over its REST API."""
+
+    def __init__(self, bootstrap, workdir, name):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = open(os.path.join(workdir, f"{name}.log"), "wb")
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", os.path.join(workdir, f"{name}-data"),
+             "--bootstrap-servers", bootstrap, "--log-level", "warning"], stdout=self.log, stderr=self.log)
+        for _ in range(400):
             try:
-                request(base, "GET", "/health/live")
-                break
+                self.request("GET", "/health/live")
+                return
             except OSError:
                 time.sleep(0.05)
-        request(base, "POST", "/consumers", {
-            "name": "bench", "topics": [TOPIC], "group_id": "bench-consumerd",
-            "batch": {"max_records": batch, "max_wait_ms": 1000},
-            "kafka": {"fetch.wait.max.ms": 10}})
+        raise SystemExit("consumerd serve did not come up")
+
+    def request(self, method, path, body=None, raw=False):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as response:
+            payload = response.read()
+            return payload.decode() if raw else json.loads(payload or b"null")
+
+    def register(self, name, topic, group, batch):
+        self.request("POST", "/consumers", {
+            "name": name, "topics": [topic], "group_id": group,
+            "batch": {"max_records": batch, "max_wait_ms": 1000}, "kafka": {"fetch.wait.max.ms": 10}})
+
+    def drain(self, names, total, timeout):
+        """Waits until `names` have written `total` records together: (records,
+        seconds, CPU seconds) from the first assignment (polled every 20 ms)."""
         deadline = time.monotonic() + timeout
         start = cpu_start = None
         while time.monotonic() < deadline:
-            status = request(base, "GET", "/consumers/bench/status")
-            if start is None and status["assignment"]:
-                start, cpu_start = time.monotonic(), cpu_seconds(server.pid)
-            if status["stats"]["records_written"] >= count:
-                elapsed, cpu = time.monotonic() - start, cpu_seconds(server.pid) - cpu_start
-                latency = batch_latency(request(base, "GET", "/metrics", raw=True))
-                return status["stats"]["records_written"], elapsed, cpu, peak_rss_mib(server.pid), latency
+            statuses = [self.request("GET", f"/consumers/{name}/status") for name in names]
+            if start is None and any(status["assignment"] for status in statuses):
+                start, cpu_start = time.monotonic(), cpu_seconds(self.process.pid)
+            written = sum(status["stats"]["records_written"] for status in statuses)
+            if start is not None and written >= total:
+                return written, time.monotonic() - start, cpu_seconds(self.process.pid) - cpu_start
             time.sleep(0.02)
-        raise SystemExit("consumerd did not finish in time")
+        raise SystemExit(f"consumerd serve did not drain {total} records in {timeout}s")
+
+    def close(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=120)
+        self.log.close()
+
+
+def run_serve(bootstrap, topics, per_topic, batch, workdir, timeout, name):
+    """One fresh server, one consumer per topic: records/s, CPU, peak RSS, batch latency."""
+    server = Serve(bootstrap, workdir, name)
+    try:
+        names = [f"{name}-{index}" for index in range(len(topics))]
+        for consumer, topic in zip(names, topics):
+            server.register(consumer, topic, f"bench-{consumer}", batch)
+        records, seconds, cpu = server.drain(names, per_topic * len(topics), timeout)
+        latency = batch_latency(server.request("GET", "/metrics", raw=True), set(names))
+        return records, seconds, cpu, peak_rss_mib(server.process.pid), latency
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-        log.close()
+        server.close()
+
+
+class PacedLoad:
+    """wrk against one URL at about `rate` requests/s (bench/pace.lua), until stopped."""
+
+    CONNECTIONS = 20
+
+    def __init__(self, url, rate):
+        env = dict(os.environ, PACE_MS=str(1000 * self.CONNECTIONS // rate))
+        self.process = subprocess.Popen(
+            ["wrk", "-t1", f"-c{self.CONNECTIONS}", "-d3600s", "--timeout", "5s", "-s", os.path.join(HERE, "pace.lua"), url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self):
+        """(requests, requests/s, p50 ms, p99 ms, max ms, errors)."""
+        self.process.send_signal(signal.SIGINT)
+        output = self.process.communicate(timeout=30)[0].decode()
+        match = re.search(r"^PACED (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$", output, re.M)
+        if not match:
+            raise SystemExit(f"wrk printed no result:\n{output}")
+        requests, seconds, p50, p99, worst, errors = match.groups()
+        return int(requests), int(requests) / max(float(seconds), 1e-9), float(p50), float(p99), float(worst), int(errors)
+
+
+def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rate):
+    """The same 4-consumer drain with no requests, with GET /health and with
+    GET /metrics at `rate`/s; each `rounds` times, new groups each time."""
+    server = Serve(bootstrap, workdir, "control-plane")
+    results = {}
+    try:
+        for label, path in [("no requests", None), ("GET /health", "/health"), ("GET /metrics", "/metrics")]:
+            rates, loads = [], []
+            for round_index in range(rounds):
+                slug = f"cp{len(results)}r{round_index}"
+                names = [f"{slug}-{index}" for index in range(len(SERVE_TOPICS))]
+                for consumer, topic in zip(names, SERVE_TOPICS):
+                    server.register(consumer, topic, f"bench-{consumer}", batch)
+                load = PacedLoad(server.base + path, rate) if path else None
+                try:
+                    records, seconds, _ = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
+                finally:
+                    if load:
+                        loads.append(load.stop())
+                rates.append(records / seconds)
+                for consumer in names:
+                    server.request("DELETE", f"/consumers/{consumer}")
+            entry = {"records_per_second": round(sum(rates) / len(rates))}
+            if loads:
+                requests = sum(load[0] for load in loads)
+                entry.update({
+                    "requests": requests,
+                    "requests_per_second": round(sum(load[1] for load in loads) / len(loads)),
+                    # The worse of the rounds: percentiles of separate runs do not add up.
+                    "p50_ms": max(load[2] for load in loads), "p99_ms": max(load[3] for load in loads),
+                    "max_ms": max(load[4] for load in loads), "errors": sum(load[5] for load in loads),
+                })
+            results[label] = entry
+    finally:
+        server.close()
+    baseline = results["no requests"]["records_per_second"]
+    for entry in results.values():
+        entry["drain_drop_percent"] = round(100 * (1 - entry["records_per_second"] / baseline), 1)
+    return results
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--records", type=int, default=240_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="drains per control-plane condition")
+    parser.add_argument("--rate", type=int, default=1000, help="control-plane requests per second")
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--smoke", action="store_true", help="a few thousand records: checks that the bench still runs")
     args = parser.parse_args()
     if args.smoke:
-        args.records, args.partitions, args.batch = 3000, 2, 500
+        args.records, args.partitions, args.batch, args.rounds = 3000, 2, 500, 1
     if not os.path.exists(BINARY):
         raise SystemExit(f"{BINARY} is missing: run `swift build -c release` first")
 
@@ -227,64 +414,140 @@ def main():
     raw = os.path.join(workdir, "raw_consumer")
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("clang") or "gcc"
     subprocess.run([compiler, "-O2", "-o", raw, os.path.join(HERE, "raw_consumer.c"), "-lrdkafka"], check=True)
+    topics = [TOPIC, AVRO_TOPIC, *SERVE_TOPICS]
     broker = subprocess.Popen([BINARY, "dev-broker", "--brokers", "1", "--partitions", str(args.partitions),
-                               "--topic", TOPIC, "--log-level", "warning"], stdout=subprocess.PIPE)
+                               *[f"--topic={topic}" for topic in topics], "--log-level", "warning"], stdout=subprocess.PIPE)
+    registry = SchemaRegistry()
+    results = {}
     try:
         bootstrap = broker.stdout.readline().decode().strip()
         started = time.monotonic()
-        value_bytes = produce(bootstrap, args.records)
-        print(f"produced {args.records} records ({value_bytes / 1e6:.1f} MB of values) to {args.partitions} partitions "
-              f"in {time.monotonic() - started:.1f}s")
+        n = args.records
+        value_bytes = {TOPIC: produce(bootstrap, TOPIC, n, json_value), AVRO_TOPIC: produce(bootstrap, AVRO_TOPIC, n, avro_value)}
+        for topic in SERVE_TOPICS:
+            value_bytes[topic] = produce(bootstrap, topic, n, json_value)
+        print(f"produced {n:,} trades to each of {len(topics)} topics ({args.partitions} partitions, lz4) "
+              f"in {time.monotonic() - started:.1f}s: JSON {value_bytes[TOPIC] / n:.0f} B, Avro {value_bytes[AVRO_TOPIC] / n:.0f} B a value",
+              flush=True)
 
-        n, b = str(args.records), str(args.batch)
-        results = {}
-        results["kcat -C to /dev/null (raw read)"] = run_kcat(bootstrap, args.records, args.timeout) + (None,)
-        results["raw librdkafka (C), write + commit"] = run_baseline(
-            [raw, bootstrap, TOPIC, "bench-raw", n, os.path.join(workdir, "raw.jsonl"), b], args.timeout) + (None,)
-        results["seeds' Python pattern"] = run_baseline(
-            ["/usr/bin/python3", os.path.join(HERE, "python_consumer.py"), bootstrap, TOPIC, "bench-python", n,
-             os.path.join(workdir, "python.jsonl"), b], args.timeout) + (None,)
-        results["consumerd run, JSON -> file"] = run_batch_mode(bootstrap, args.records, args.batch, workdir, args.timeout) + (None,)
-        results["consumerd serve, JSON -> file"] = run_consumerd(bootstrap, args.records, args.batch, workdir, args.timeout)
+        def record(name, result, topic_bytes):
+            results[name] = result + (topic_bytes / n,)
+            records, seconds = result[0], result[1]
+            print(f"  {name}: {records / seconds:,.0f} records/s", flush=True)
+
+        json_bytes = value_bytes[TOPIC]
+        record(KCAT, run_kcat(bootstrap, n, args.timeout), json_bytes)
+        record(RAW, run_baseline([raw, bootstrap, TOPIC, "bench-raw", str(n), os.path.join(workdir, "raw.jsonl"), str(args.batch)],
+                                 args.timeout), json_bytes)
+        record(PYTHON, run_baseline(["/usr/bin/python3", os.path.join(HERE, "python_consumer.py"), bootstrap, TOPIC, "bench-python",
+                                     str(n), os.path.join(workdir, "python.jsonl"), str(args.batch)], args.timeout), json_bytes)
+        record(RUN_JSON, run_batch_mode(bootstrap, TOPIC, n, args.batch, workdir, args.timeout, "run-json"), json_bytes)
+        record(RUN_AVRO, run_batch_mode(bootstrap, AVRO_TOPIC, n, args.batch, workdir, args.timeout, "run-avro",
+                                        {"type": "avro", "schema_registry": {"url": registry.url}}), value_bytes[AVRO_TOPIC])
+        # One consumer drains one topic; four drain four topics (four times the records).
+        record(SERVE_1, run_serve(bootstrap, [SERVE_TOPICS[0]], n, args.batch, workdir, args.timeout, "serve1"), json_bytes)
+        record(SERVE_4, run_serve(bootstrap, SERVE_TOPICS, n, args.batch, workdir, args.timeout, "serve4"), json_bytes)
+        control = run_control_plane(bootstrap, n, args.batch, workdir, args.timeout, args.rounds, args.rate)
     finally:
+        registry.close()
         broker.send_signal(signal.SIGTERM)
         broker.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    kcat_rate = rate_of(results["kcat -C to /dev/null (raw read)"])
-    python_rate = rate_of(results["seeds' Python pattern"])
-    rows = []
-    for name, (records, seconds, cpu, rss, latency) in results.items():
-        rate = records / seconds
-        rows.append({
-            "contender": name, "records": records, "seconds": round(seconds, 3), "records_per_second": round(rate),
-            "mb_per_second": round(value_bytes / args.records * rate / 1e6, 2), "cpu_us_per_record": round(cpu / records * 1e6, 2),
-            "peak_rss_mib": round(rss, 1), "vs_kcat": round(rate / kcat_rate, 2), "vs_python": round(rate / python_rate, 2),
-            "batch_p50_ms": latency[0] if latency else None, "batch_p99_ms": latency[1] if latency else None,
-        })
-    table = markdown(rows, args)
+    rows = summarize(results)
+    scale = load_scale(args.out)
+    targets = check_targets(rows, control, scale)
+    table = markdown(rows, control, targets, args)
     print("\n" + table)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "results.json"), "w") as handle:
-        json.dump({"records": args.records, "partitions": args.partitions, "batch": args.batch,
-                   "value_bytes": value_bytes, "smoke": args.smoke, "results": rows}, handle, indent=2)
+        json.dump({"records": args.records, "partitions": args.partitions, "batch": args.batch, "smoke": args.smoke,
+                   "machine": machine(), "results": rows, "control_plane": control, "targets": targets}, handle, indent=2)
     with open(os.path.join(args.out, "results.md"), "w") as handle:
         handle.write(table + "\n")
 
 
-def rate_of(result):
-    return result[0] / result[1]
+def summarize(results):
+    kcat_rate = results[KCAT][0] / results[KCAT][1]
+    python_rate = results[PYTHON][0] / results[PYTHON][1]
+    rows = []
+    for name, (records, seconds, cpu, rss, latency, bytes_per_record) in results.items():
+        rate = records / seconds
+        rows.append({
+            "contender": name, "records": records, "seconds": round(seconds, 3), "records_per_second": round(rate),
+            "mb_per_second": round(bytes_per_record * rate / 1e6, 2), "cpu_us_per_record": round(cpu / records * 1e6, 2),
+            "peak_rss_mib": round(rss, 1), "vs_kcat": round(rate / kcat_rate, 2), "vs_python": round(rate / python_rate, 2),
+            "batch_p50_ms": latency[0] if latency else None, "batch_p99_ms": latency[1] if latency else None,
+        })
+    return rows
 
 
-def markdown(rows, args):
-    header = ("| contender | records/s | MB/s | CPU µs/record | peak RSS MiB | vs kcat | vs Python | batch p50 / p99 ms |\n"
-              "|---|---|---|---|---|---|---|---|")
-    lines = [f"{args.records:,} JSON records, {args.partitions} partitions, lz4, batches of {args.batch}; "
-             "every contender but kcat writes each batch with fdatasync and commits it.", "", header]
+def load_scale(out):
+    try:
+        with open(os.path.join(out, "scale.json")) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def check_targets(rows, control, scale):
+    """Issue 9's targets against this run: (target, measured, met)."""
+    by_name = {row["contender"]: row for row in rows}
+    kcat, python, run_json, run_avro = by_name[KCAT], by_name[PYTHON], by_name[RUN_JSON], by_name[RUN_AVRO]
+    targets = []
+
+    def check(target, measured, met):
+        targets.append({"target": target, "measured": measured, "met": bool(met)})
+    check("JSON -> file >= 0.6x kcat's records/s", f"{run_json['vs_kcat']}x", run_json["vs_kcat"] >= 0.6)
+    cpu_ratio = run_json["cpu_us_per_record"] / kcat["cpu_us_per_record"]
+    check("JSON -> file CPU/record <= 2x kcat's", f"{cpu_ratio:.2f}x", cpu_ratio <= 2)
+    check("Avro -> file >= 0.4x kcat's records/s", f"{run_avro['vs_kcat']}x", run_avro["vs_kcat"] >= 0.4)
+    check("JSON -> file >= 4x the Python pattern's records/s", f"{run_json['vs_python']}x", run_json["vs_python"] >= 4)
+    python_cpu = run_json["cpu_us_per_record"] / python["cpu_us_per_record"]
+    check("JSON -> file CPU/record <= 0.2x the Python pattern's", f"{python_cpu:.2f}x", python_cpu <= 0.2)
+    worst = max((row["batch_p99_ms"] for row in rows if row["contender"].startswith("consumerd") and row["batch_p99_ms"] is not None),
+                default=None)
+    check("p99 per 1,000-record batch <= 20 ms (every consumerd contender)", f"{worst} ms", worst is not None and worst <= 20)
+    if scale:
+        check("<= 4 MB extra RSS per idle registered consumer", f"{scale['idle_rss_mib_per_consumer']} MiB",
+              scale["idle_rss_mib_per_consumer"] * 1.048576 <= 4)
+    for label in ("GET /health", "GET /metrics"):
+        entry = control[label]
+        check(f"{label}: REST p99 <= 5 ms at ~1,000 requests/s while consuming", f"{entry['p99_ms']} ms", entry["p99_ms"] <= 5)
+        check(f"{label}: consumers' drain drops <= 10 %", f"{entry['drain_drop_percent']} %", entry["drain_drop_percent"] <= 10)
+    return targets
+
+
+def machine():
+    with open("/proc/cpuinfo") as handle:
+        model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "unknown CPU")
+    with open("/proc/meminfo") as handle:
+        memory = int(handle.readline().split()[1]) / 1024 / 1024
+    return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB"
+
+
+def markdown(rows, control, targets, args):
+    lines = [f"{args.records:,} trades per topic, {args.partitions} partitions, lz4, batches of {args.batch}; every contender "
+             "but kcat writes each batch with fdatasync and commits it. Machine: " + machine() + ".", "",
+             "| contender | records/s | MB/s | CPU µs/record | peak RSS MiB | vs kcat | vs Python | batch p50 / p99 ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
-        latency = (f"{row['batch_p50_ms']:.0f} / {row['batch_p99_ms']:.0f}" if row["batch_p50_ms"] is not None else "")
+        latency = f"{row['batch_p50_ms']} / {row['batch_p99_ms']}" if row["batch_p50_ms"] is not None else ""
         lines.append(f"| {row['contender']} | {row['records_per_second']:,} | {row['mb_per_second']} | {row['cpu_us_per_record']} "
                      f"| {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} | {latency} |")
+    lines += ["", f"Control plane: wrk paced to ~{args.rate:,} requests/s while `serve` drains with 4 consumers "
+              f"({args.rounds} drain(s) each; p99 is the worse drain's):", "",
+              "| requests | requests/s | p50 ms | p99 ms | max ms | errors | drain records/s | drain drop |",
+              "|---|---|---|---|---|---|---|---|"]
+    for label, entry in control.items():
+        if "requests" in entry:
+            lines.append(f"| {label} | {entry['requests_per_second']:,} | {entry['p50_ms']} | {entry['p99_ms']} | {entry['max_ms']} "
+                         f"| {entry['errors']} | {entry['records_per_second']:,} | {entry['drain_drop_percent']} % |")
+        else:
+            lines.append(f"| {label} | | | | | | {entry['records_per_second']:,} | |")
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for target in targets:
+        lines.append(f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else '**no**'} |")
     return "\n".join(lines)
 
 

@@ -19,6 +19,8 @@ public enum BatchRun {
 
         /// When it ended; throughput counts from the first record to here.
         public var endedAt: Date
+        /// Every committed batch's duration, in the order they committed.
+        public var batchDurations: [Duration] = []
 
         public var seconds: Double { duration.timeInterval }
 
@@ -30,6 +32,15 @@ public enum BatchRun {
         public var recordsPerSecond: Double {
             activeSeconds > 0 ? Double(stats.messagesConsumed) / activeSeconds : 0
         }
+
+        /// The batch duration below which a fraction `q` of the batches
+        /// completed (nearest rank); `nil` without batches.
+        public func batchDuration(quantile q: Double) -> Duration? {
+            guard !batchDurations.isEmpty else { return nil }
+            let sorted = batchDurations.sorted()
+            let rank = Int((q * Double(sorted.count)).rounded(.up))
+            return sorted[min(sorted.count - 1, max(0, rank - 1))]
+        }
     }
 
     public static func run(
@@ -37,6 +48,7 @@ public enum BatchRun {
     ) async throws(ConsumerManagerError) -> Result {
         try spec.validate()
         let exited = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let batchDurations = Mutex<[Duration]>([])
         let registry = PrometheusCollectorRegistry()
         let settings = ConsumerRuntime.RunSettings(
             kafka: configuration.kafkaConfig(for: spec),
@@ -47,6 +59,7 @@ public enum BatchRun {
             decoderServices: DecoderServices(),
             refreshInterval: configuration.progressInterval,
             maxMessages: maxMessages,
+            onBatchCommitted: { duration in batchDurations.withLock { $0.append(duration) } },
             onExit: { _ in exited.withLock { $0?.resume() } })
         let runtime = ConsumerRuntime(spec: spec, generation: 1, settings: settings, paused: false)
         let started = ContinuousClock.now
@@ -63,6 +76,7 @@ public enum BatchRun {
         let snapshot = runtime.snapshot
         return Result(
             state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
-            sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date())
+            sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date(),
+            batchDurations: batchDurations.withLock { $0 })
     }
 }

@@ -279,7 +279,10 @@ extension ConsumerLoop {
         }
         let finished = clock.now
         instruments.batches.increment()
-        if let started = batch.startedAt { instruments.batchCompleted(after: finished - started, maxWait: maxWait) }
+        if let started = batch.startedAt {
+            instruments.batchCompleted(after: finished - started, maxWait: maxWait)
+            settings.onBatchCommitted?(finished - started)
+        }
         stats.messagesConsumed += Int64(batch.consumed)
         stats.recordsWritten += Int64(batch.records.count)
         stats.batches += 1

@@ -38,7 +38,7 @@ public final class ConsumerMetrics: Sendable {
     /// name), dense around the common `max_wait_ms` values so that a batch
     /// closed by time is told apart from one that waited on a slow write.
     static let batchBuckets: [Duration] = [
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300,
+        0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300,
     ].map { Duration.seconds($0) }
     /// A batch's duration over its consumer's `max_wait_ms`: below 1 it
     /// filled up first, about 1 it closed on time, above 1 the write was slow.

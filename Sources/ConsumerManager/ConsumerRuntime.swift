@@ -45,6 +45,9 @@ final class ConsumerRuntime: Sendable {
         var offsetReset: PendingOffsetReset?
         /// The run committed the reset's offsets of these partitions.
         var onOffsetReset: @Sendable ([TopicPartition]) -> Void = { _ in }
+        /// Batch mode: each committed batch's duration (first record polled
+        /// to its offsets committed), for the run's report.
+        var onBatchCommitted: (@Sendable (Duration) -> Void)?
         var onExit: @Sendable (ConsumerRuntime) -> Void
     }
 

@@ -70,6 +70,10 @@ struct RunCommand: AsyncParsableCommand {
             throw CommandFailure(description: error.field.map { "\($0): \(error.message)" } ?? error.message)
         }
         let stats = result.stats
+        // Batch latency: first record polled to offsets committed, exact over every batch.
+        func milliseconds(_ quantile: Double) -> Value {
+            result.batchDuration(quantile: quantile).map { .double(($0.timeInterval * 10_000).rounded() / 10) } ?? .null
+        }
         let report: Value = [
             "consumer": .string(decoded.name),
             "state": .string(result.state.rawValue),
@@ -83,6 +87,8 @@ struct RunCommand: AsyncParsableCommand {
             "duration_seconds": .double((result.seconds * 1000).rounded() / 1000),
             "active_seconds": .double((result.activeSeconds * 1000).rounded() / 1000),
             "records_per_second": .double(result.recordsPerSecond.rounded()),
+            "batch_p50_ms": milliseconds(0.5),
+            "batch_p99_ms": milliseconds(0.99),
         ]
         print(JSONWriter.string(report))
         if let failure = result.failure {
