@@ -1,4 +1,5 @@
 import Foundation
+import Kafka
 import Pipeline
 import Sinks
 import Synchronization
@@ -19,11 +20,14 @@ final class BackgroundWrite: @unchecked Sendable {
     private var outcome: Outcome?
     private var stopped = false
     /// Mirrors `outcome != nil` for ``isDone``, which the loop asks once
-    /// per record while a write runs: an atomic load, not the lock.
+    /// per poll while a write runs: an atomic load, not the lock.
     private let finished = Atomic<Bool>(false)
 
     init(name: String) {
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            DataPathPriority.applyToCurrentThread()
+            run()
+        }
         thread.name = String("cd-write-\(name)".prefix(15))
         thread.start()
     }

@@ -76,6 +76,7 @@ final class ConsumerRuntime: Sendable {
     /// Starts the consumer thread.
     func start() {
         let thread = Thread { [self] in
+            DataPathPriority.applyToCurrentThread()
             ConsumerLoop(runtime: self, spec: spec, settings: settings).run()
             settings.onExit(self)
         }

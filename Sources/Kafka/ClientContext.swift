@@ -59,6 +59,7 @@ func makeHandle(
 ) throws(KafkaError) -> OpaquePointer {
     let conf = try config.makeConf()
     context.install(on: conf)
+    DataPathPriority.install(on: conf)
     configure(conf)
     var reason = ErrorText()
     guard let handle = rd_kafka_new(type, conf, &reason.buffer, reason.buffer.count) else {

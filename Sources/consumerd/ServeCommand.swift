@@ -53,6 +53,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Connections one client address may hold open.")
     var httpConnectionsPerClient = 64
 
+    @Option(help: ArgumentHelp(
+        "Nice value (0-19) of the threads that move records: consumers, sink writers, librdkafka's. Above 0 the API and the probes answer promptly while consumers run flat out; 0 leaves them all equal.",
+        valueName: "n"))
+    var dataPathNice: Int32 = 10
+
     @Option(help: "Seconds between health checks.")
     var healthInterval = 5
 
@@ -82,6 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1024).contains(httpConnectionsPerClient) else {
             throw ValidationError("--http-connections-per-client must be between 1 and 1024")
         }
+        guard (0...19).contains(dataPathNice) else { throw ValidationError("--data-path-nice must be between 0 and 19") }
         guard (1...3600).contains(healthInterval) else { throw ValidationError("--health-interval must be between 1 and 3600") }
         guard (1...3600).contains(shutdownTimeout) else { throw ValidationError("--shutdown-timeout must be between 1 and 3600") }
         guard (1...10_000).contains(demoRate) else { throw ValidationError("--demo-rate must be between 1 and 10000") }
@@ -103,6 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         try security.checkExposure(host: address.host, tokens: tokens)
         let tls = try security.tlsIdentity()
         let lock = try DataDirectoryLock(directory: dataDirectory)
+        // Before any Kafka client or consumer thread exists.
+        DataPathPriority.nice = dataPathNice
 
         var embeddedCluster: EmbeddedCluster?
         let bootstrap: String

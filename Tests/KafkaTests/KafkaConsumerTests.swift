@@ -253,3 +253,44 @@ struct KafkaConsumerTests {
         #expect(throws: KafkaError.self) { try cluster.createTopic(topic, partitions: 1) }
     }
 }
+
+@Suite("Data path priority")
+struct DataPathPriorityTests {
+    /// Nice values of this process's threads whose name starts with `prefix`.
+    private func niceValues(prefix: String) throws -> [Int] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
+            let comm = try String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+            guard comm.hasPrefix(prefix) else { return nil }
+            // Field 19 of stat is the nice value; the name (field 2) may hold spaces.
+            let stat = try String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)
+            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+            return Int(fields[16])
+        }
+    }
+
+    @Test("librdkafka's threads of clients made while it is set, and threads that apply it, run at the data path's nice value")
+    func renicesThreads() async throws {
+        let cluster = try EmbeddedCluster(brokers: 1, logger: testLogger())
+        DataPathPriority.nice = 7
+        let consumer: KafkaConsumer
+        do {
+            defer { DataPathPriority.nice = 0 }
+            consumer = try makeConsumer(cluster, group: uniqueName("g"))
+        }
+        // librdkafka's main and broker threads start with the client.
+        #expect(try niceValues(prefix: "rdk:").filter { $0 == 7 }.count >= 2)
+        #expect(DataPathPriority.nice == 0)
+
+        DataPathPriority.nice = 5
+        defer { DataPathPriority.nice = 0 }
+        let seen = Mutex<Int32?>(nil)
+        let thread = Thread {
+            DataPathPriority.applyToCurrentThread()
+            errno = 0
+            seen.withLock { $0 = Int32(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
+        }
+        thread.start()
+        #expect(await eventually { seen.withLock { $0 } == 5 })
+        try consumer.close()
+    }
+}
