@@ -28,6 +28,11 @@ struct AuditLog: HTTPMiddleware {
         return response
     }
 
+    /// Inline requests are GET or HEAD, which are not audited.
+    func respondInline(to request: HTTPRequest, route: Router.Route, next: InlineNext) -> HTTPResponse {
+        next(request)
+    }
+
     private func principal(of request: HTTPRequest) -> String {
         guard let tokens else { return "anonymous (no API tokens configured)" }
         guard let presented = request.bearerToken else { return "none" }

@@ -21,7 +21,17 @@ struct Authentication: HTTPMiddleware {
     let metricsRequireToken: Bool
 
     func respond(to request: HTTPRequest, route: Router.Route?, next: HTTPServer.Responder) async -> HTTPResponse {
-        if let route, isOpen(route.group) { return await next(request) }
+        if let refusal = refusal(of: request, route: route) { return refusal }
+        return await next(request)
+    }
+
+    func respondInline(to request: HTTPRequest, route: Router.Route, next: InlineNext) -> HTTPResponse {
+        refusal(of: request, route: route) ?? next(request)
+    }
+
+    /// The 401 or 403 for a caller who may not make this request; nil lets it through.
+    private func refusal(of request: HTTPRequest, route: Router.Route?) -> HTTPResponse? {
+        if let route, isOpen(route.group) { return nil }
         let browser = route?.group == .page
         guard let presented = request.bearerToken ?? (browser ? request.basicPassword : nil) else {
             return Self.challenge(message: "this endpoint needs an API token: Authorization: Bearer <token>", browser: browser).response
@@ -35,7 +45,7 @@ struct Authentication: HTTPMiddleware {
                 message: "a read-only token may only GET; \(request.method) needs an admin token"
             ).response
         }
-        return await next(request)
+        return nil
     }
 
     private func isOpen(_ group: RouteGroup) -> Bool {
@@ -77,7 +87,3 @@ extension HTTPRequest {
     }
 }
 
-extension HTTPMethod {
-    /// Methods that change nothing (RFC 9110 "safe").
-    var isSafe: Bool { self == .get || self == .head }
-}

@@ -12,7 +12,7 @@ extension ControlPlane {
             let status = try await mutation(manager, blocking) { () throws(ConsumerManagerError) in try manager.create(spec) }
             return .json(ConsumerResource(status), status: 201, headers: [("Location", "/consumers/\(status.name)")])
         }
-        router.on(.get, "/consumers/{name}") { [manager] request in
+        router.onInline(.get, "/consumers/{name}") { [manager] request in
             .json(ConsumerResource(try manager.status(request.pathParameter("name"))))
         }
         router.on(.put, "/consumers/{name}") { [manager, blocking] request in
@@ -37,7 +37,7 @@ extension ControlPlane {
                 return .json(StatusBody(try manager.status(name)), status: 202)
             }
         }
-        router.on(.get, "/consumers/{name}/status") { [manager] request in
+        router.onInline(.get, "/consumers/{name}/status") { [manager] request in
             .json(StatusBody(try manager.status(request.pathParameter("name"))))
         }
         router.on(.get, "/consumers/{name}/offsets") { [manager, blocking] request in

@@ -61,12 +61,31 @@ public final class ControlPlane: Sendable {
         if case .found(_, let parameters) = match { request.pathParameters = parameters }
         let handle = middleware.wrapping({ request in await self.dispatch(request, match) }, route: match.route)
         let response = await handle(request)
-        let route = match.route?.pattern ?? "unmatched"
-        let elapsed = ContinuousClock.now - started
-        httpMetrics.record(method: request.method, route: route, status: response.status, duration: elapsed)
-        logger.debug(
-            "http request",
-            metadata: ["method": "\(request.method)", "route": "\(route)", "status": "\(response.status)", "duration": "\(elapsed)"])
+        record(request, match.route, response, since: started)
+        return response
+    }
+
+    /// The server's inline path (``HTTPServer/InlineResponder``): a GET or
+    /// HEAD of a route with an inline handler, answered here and now; nil
+    /// for every other request, which goes to ``respond(_:)``.
+    public func respondInline(_ request: HTTPRequest) -> HTTPResponse? {
+        guard request.method.isSafe else { return nil }
+        let started = ContinuousClock.now
+        guard case .found(let route, let parameters) = router.match(method: request.method, path: request.path),
+            let inline = route.inlineHandler
+        else { return nil }
+        var request = request
+        request.pathParameters = parameters
+        let handle = middleware.wrappingInline(
+            { request in
+                do {
+                    return try inline(request)
+                } catch {
+                    return self.response(for: error, route: route)
+                }
+            }, route: route)
+        let response = handle(request)
+        record(request, route, response, since: started)
         return response
     }
 
@@ -75,22 +94,39 @@ public final class ControlPlane: Sendable {
         case .found(let route, _):
             do {
                 return try await route.handler(request)
-            } catch let error as HTTPError {
-                return error.response
-            } catch let error as ConsumerManagerError {
-                if error.kind == .persistence {
-                    logger.error("persistence failed", metadata: ["error": "\(error.message)"])
-                }
-                return HTTPError(error).response
             } catch {
-                logger.error("unexpected error", metadata: ["route": "\(route.pattern)", "error": "\(error)"])
-                return HTTPError.internal.response
+                return response(for: error, route: route)
             }
         case .methodNotAllowed(let allowed):
             return HTTPError.methodNotAllowed(allowed).response
         case .notFound:
             return HTTPError.notFound("no route for \(request.path)").response
         }
+    }
+
+    /// Every error a handler throws leaves as the one JSON error shape.
+    private func response(for error: any Error, route: Router.Route) -> HTTPResponse {
+        switch error {
+        case let error as HTTPError:
+            return error.response
+        case let error as ConsumerManagerError:
+            if error.kind == .persistence {
+                logger.error("persistence failed", metadata: ["error": "\(error.message)"])
+            }
+            return HTTPError(error).response
+        default:
+            logger.error("unexpected error", metadata: ["route": "\(route.pattern)", "error": "\(error)"])
+            return HTTPError.internal.response
+        }
+    }
+
+    private func record(_ request: HTTPRequest, _ route: Router.Route?, _ response: HTTPResponse, since started: ContinuousClock.Instant) {
+        let pattern = route?.pattern ?? "unmatched"
+        let elapsed = ContinuousClock.now - started
+        httpMetrics.record(method: request.method, route: pattern, status: response.status, duration: elapsed)
+        logger.debug(
+            "http request",
+            metadata: ["method": "\(request.method)", "route": "\(pattern)", "status": "\(response.status)", "duration": "\(elapsed)"])
     }
 }
 

@@ -5,7 +5,7 @@ import Prometheus
 extension ControlPlane {
     static func addOperationalRoutes(to router: inout Router, manager: ConsumerManager, registry: PrometheusCollectorRegistry) {
         router.group(.api) { router in
-            router.on(.get, "/health") { [manager] _ in
+            router.onInline(.get, "/health") { [manager] _ in
                 .json(HealthSummaryBody(manager.health()))
             }
             router.on(.get, "/presets") { _ in
@@ -27,7 +27,7 @@ extension ControlPlane {
             }
         }
         router.group(.metrics) { router in
-            router.on(.get, "/metrics") { [registry] _ in
+            router.onInline(.get, "/metrics") { [registry] _ in
                 .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
             }
         }
@@ -37,7 +37,7 @@ extension ControlPlane {
     }
 
     private static func addProbes(to router: inout Router, manager: ConsumerManager) {
-        router.on(.get, "/health/live") { [manager] _ in
+        router.onInline(.get, "/health/live") { [manager] _ in
             // Alive while the supervisor keeps ticking; a wedged manager gets restarted.
             manager.isSupervising
                 ? .json(ProbeBody(status: "alive"))
@@ -45,7 +45,7 @@ extension ControlPlane {
                     ProbeBody(status: "stalled", reason: "the consumer supervisor has not run for \(manager.configuration.supervisorStallTimeout)"),
                     status: 503)
         }
-        router.on(.get, "/health/ready") { [manager] _ in
+        router.onInline(.get, "/health/ready") { [manager] _ in
             if manager.isShuttingDown {
                 return .json(ProbeBody(status: "not_ready", reason: "shutting down"), status: 503)
             }

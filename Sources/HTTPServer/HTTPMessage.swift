@@ -12,6 +12,9 @@ public struct HTTPMethod: Hashable, Sendable, CustomStringConvertible {
     public static let put = HTTPMethod("PUT")
     public static let patch = HTTPMethod("PATCH")
     public static let delete = HTTPMethod("DELETE")
+
+    /// Methods that change nothing (RFC 9110 "safe").
+    public var isSafe: Bool { self == .get || self == .head }
 }
 
 /// A complete request: headers, query and the whole (size-limited) body.

@@ -4,6 +4,8 @@
 /// so that no handler checks who may call it.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (HTTPRequest) async throws -> HTTPResponse
+    /// A handler that answers at once without blocking: a cheap read.
+    public typealias InlineHandler = @Sendable (HTTPRequest) throws -> HTTPResponse
 
     public struct Route: Sendable {
         public let method: HTTPMethod
@@ -12,6 +14,9 @@ public struct Router: Sendable {
         public let group: RouteGroup
         let segments: [Segment]
         public let handler: Handler
+        /// Set for routes registered with ``Router/onInline(_:_:handler:)``: a GET
+        /// or HEAD of them is answered on the server's own thread.
+        public let inlineHandler: InlineHandler?
     }
 
     enum Segment: Sendable, Equatable {
@@ -45,6 +50,17 @@ public struct Router: Sendable {
     }
 
     public mutating func on(_ method: HTTPMethod, _ pattern: String, handler: @escaping Handler) {
+        add(method, pattern, handler: handler, inline: nil)
+    }
+
+    /// A route whose handler answers at once without blocking (probes,
+    /// status, metrics): GET and HEAD of it are answered on the HTTP server's
+    /// thread that read the request, with no task and no thread hop.
+    public mutating func onInline(_ method: HTTPMethod, _ pattern: String, handler: @escaping InlineHandler) {
+        add(method, pattern, handler: { request in try handler(request) }, inline: handler)
+    }
+
+    private mutating func add(_ method: HTTPMethod, _ pattern: String, handler: @escaping Handler, inline: InlineHandler?) {
         let segments = Self.split(pattern).map { part -> Segment in
             if part.hasPrefix("{") && part.hasSuffix("}") {
                 return .parameter(String(part.dropFirst().dropLast()))
@@ -53,7 +69,8 @@ public struct Router: Sendable {
         }
         precondition(
             !routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
-        routes.append(Route(method: method, pattern: pattern, group: currentGroup, segments: segments, handler: handler))
+        routes.append(
+            Route(method: method, pattern: pattern, group: currentGroup, segments: segments, handler: handler, inlineHandler: inline))
         // Most literal segments first, so `/consumers/start-all` beats `/consumers/{name}`.
         routes.sort { $0.literalCount > $1.literalCount }
     }

@@ -194,7 +194,10 @@ struct ServeCommand: AsyncParsableCommand {
         httpConfiguration.tls = tls
         httpConfiguration.requestReceiveTimeout = .seconds(httpRequestTimeout)
         httpConfiguration.perIPConnectionLimit = httpConnectionsPerClient
-        let server = HTTPServer(configuration: httpConfiguration, logger: Logger(label: "consumerd.http")) { request in
+        let server = HTTPServer(
+            configuration: httpConfiguration, logger: Logger(label: "consumerd.http"),
+            inlineResponder: { request in controlPlane.respondInline(request) }
+        ) { request in
             await controlPlane.respond(request)
         }
         do {

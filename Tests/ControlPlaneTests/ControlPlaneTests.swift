@@ -155,6 +155,31 @@ struct ControlPlaneTests {
         #expect(await fixture.request(.get, "/health/live").status == 200)
     }
 
+    @Test("cheap reads are answered inline, with the same answers and metrics; changes and heavy reads are not")
+    func inlineReads() async throws {
+        let fixture = try PlaneFixture()
+        defer { fixture.remove() }
+        fixture.manager.superviseOnce()
+        func inline(_ method: HTTPMethod, _ path: String) -> HTTPResponse? {
+            fixture.plane.respondInline(HTTPRequest(method: method, path: path))
+        }
+        for path in ["/health", "/health/live", "/health/ready", "/metrics"] {
+            let response = try #require(inline(.get, path), "\(path)")
+            #expect(response.status == 200, "\(path)")
+            #expect(inline(.head, path)?.status == 200, "HEAD \(path)")
+        }
+        // An inline handler's error leaves as the JSON error shape.
+        let missing = try #require(inline(.get, "/consumers/nobody/status"))
+        #expect(missing.status == 404 && String(decoding: missing.body, as: UTF8.self).contains(#""code":"consumer_not_found""#))
+        // Not inline: every change, reads that may take long, unknown routes.
+        #expect(inline(.post, "/consumers") == nil)
+        #expect(inline(.delete, "/consumers/nobody") == nil)
+        #expect(inline(.get, "/consumers") == nil)
+        #expect(inline(.get, "/nowhere") == nil)
+        let metrics = String(decoding: try #require(inline(.get, "/metrics")).body, as: UTF8.self)
+        #expect(metrics.contains(#"consumerd_http_requests_total{method="GET",route="/health/live",status="200"}"#))
+    }
+
     @Test("/metrics passes promtool and carries the documented series")
     func metrics() async throws {
         let fixture = try PlaneFixture()

@@ -7,7 +7,8 @@ import Prometheus
 import TestSupport
 
 /// A control plane over a real manager and embedded cluster; requests go
-/// straight to the responder (the HTTP server has its own tests).
+/// straight to the responders, inline first as the server does (the HTTP
+/// server has its own tests).
 final class PlaneFixture: Sendable {
     let cluster: EmbeddedCluster
     let directory: TemporaryDirectory
@@ -44,8 +45,13 @@ final class PlaneFixture: Sendable {
         var headers: [String: String] = [:]
         if json != nil { headers["content-type"] = contentType }
         if let token { headers["authorization"] = "Bearer \(token)" }
-        let response = await plane.respond(
-            HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array((json ?? "").utf8)))
+        let request = HTTPRequest(method: method, path: path, query: query, headers: headers, body: Array((json ?? "").utf8))
+        let response: HTTPResponse
+        if let inline = plane.respondInline(request) {
+            response = inline
+        } else {
+            response = await plane.respond(request)
+        }
         return Reply(status: response.status, headers: response.headers, body: response.body)
     }
 

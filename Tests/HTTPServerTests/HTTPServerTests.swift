@@ -39,6 +39,35 @@ struct HTTPServerTests {
         await server.stop()
     }
 
+    @Test("an inline responder answers on the server's thread, even while every task the async responder needs is stuck; nil falls through")
+    func inlineResponder() async throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        configuration.threadPoolSize = 1
+        configuration.shutdownGracePeriod = .milliseconds(200)
+        let release = Mutex(false)
+        let server = HTTPServer(
+            configuration: configuration, logger: testLogger(),
+            inlineResponder: { request in
+                request.path == "/inline" ? .text("inline \(request.method) \(request.query["q"] ?? "-")") : nil
+            }
+        ) { request in
+            // The async path is held until the test lets it go.
+            while !release.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+            return .text("async \(request.path)")
+        }
+        try server.start()
+        let base = "http://127.0.0.1:\(server.port)"
+        let held = Task { try await curl(["\(base)/held"]) }
+        // One pool thread: the held request is suspended, the inline one still answered.
+        let inline = try await curl(["\(base)/inline?q=1"])
+        #expect(inline.status == 200 && inline.body == "inline GET 1", "\(inline)")
+        release.withLock { $0 = true }
+        let deferred = try await held.value
+        #expect(deferred.status == 200 && deferred.body == "async /held", "\(deferred)")
+        await server.stop()
+    }
+
     @Test("an encoded NUL or slash in the path is refused, not decoded into it; so are 950 query parameters")
     func encodedPath() async throws {
         let (server, base) = try startServer { request in .text(request.path) }
