@@ -82,6 +82,10 @@ public final class AvroRecordDecoder: RecordDecoder {
 
     private let writers: WriterSchemas
     private let decoder: AvroDecoder
+    /// The registry schema of the previous record: a topic's records mostly
+    /// share one, and a registry id never changes its schema, so asking the
+    /// shared client (a lock, its LRU bookkeeping) once per change is enough.
+    private var lastWriter: (id: Int32, schema: AvroSchema)?
 
     public init(writers: WriterSchemas, readerSchema: AvroSchema?) {
         self.writers = writers
@@ -99,10 +103,15 @@ public final class AvroRecordDecoder: RecordDecoder {
             case .registry(let registry):
                 let id = try avro { () throws(AvroError) in try ConfluentWireFormat.schemaID(of: bytes) }
                 let writer: AvroSchema
-                do {
-                    writer = try registry.schema(id: id)
-                } catch {
-                    throw PipelineError(stage: .decode, message: error.description, isRetriable: error.isTransient, reason: Self.reason(error))
+                if let last = lastWriter, last.id == id {
+                    writer = last.schema
+                } else {
+                    do {
+                        writer = try registry.schema(id: id)
+                    } catch {
+                        throw PipelineError(stage: .decode, message: error.description, isRetriable: error.isTransient, reason: Self.reason(error))
+                    }
+                    lastWriter = (id, writer)
                 }
                 let payload = bytes[ConfluentWireFormat.headerSize...]
                 value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: Int64(id)) }
