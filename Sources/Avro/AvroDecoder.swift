@@ -116,9 +116,11 @@ public final class AvroDecoder {
         case .bytes(let source, let decimal):
             return AvroLogical.bytes(text(&v, source), decimal)
         case .string(let source):
-            let bytes = text(&v, source)
-            guard UTF8Validation.isValid(bytes) else { throw AvroError(.malformed, "bytes read as a string are not UTF-8") }
-            return .string(String(decoding: bytes, as: UTF8.self))
+            // Validated and copied once, straight from avro-c's buffer.
+            guard let string = withText(&v, source, { String(validating: $0, as: UTF8.self) }) else {
+                throw AvroError(.malformed, "bytes read as a string are not UTF-8")
+            }
+            return .string(string)
         case .fixed(let decimal):
             var pointer: UnsafeRawPointer?
             var size = 0
@@ -199,18 +201,27 @@ public final class AvroDecoder {
     }
 
     private static func text(_ v: inout avro_value_t, _ source: ReadPlan.TextSource) -> [UInt8] {
+        withText(&v, source) { Array($0) }
+    }
+
+    /// The bytes of a bytes or string value, inside avro-c's buffer.
+    private static func withText<T>(
+        _ v: inout avro_value_t, _ source: ReadPlan.TextSource, _ body: (UnsafeBufferPointer<UInt8>) -> T
+    ) -> T {
         var size = 0
+        var pointer: UnsafeRawPointer?
         switch source {
         case .bytes:
-            var pointer: UnsafeRawPointer?
             _ = cavro_get_bytes(&v, &pointer, &size)
-            return copy(pointer, size)
         case .string:
-            var pointer: UnsafePointer<CChar>?
-            _ = cavro_get_string(&v, &pointer, &size)
+            var characters: UnsafePointer<CChar>?
+            _ = cavro_get_string(&v, &characters, &size)
+            pointer = characters.map(UnsafeRawPointer.init)
             // avro-c counts the terminating NUL.
-            return copy(pointer.map(UnsafeRawPointer.init), max(0, size - 1))
+            size = max(0, size - 1)
         }
+        guard let pointer, size > 0 else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return body(UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: UInt8.self), count: size))
     }
 
     private static func copy(_ pointer: UnsafeRawPointer?, _ count: Int) -> [UInt8] {
