@@ -71,7 +71,9 @@ struct EdgeCaseTests {
         try fixture.cluster.createTopic(topic, partitions: 1)
         var spec = fixture.spec("retry", topic: topic, maxRecords: 20)
         spec.sink = .file("volume/out.jsonl")
-        spec.retry = RetrySpec(initialBackoffMilliseconds: 2000, maxBackoffMilliseconds: 5000)
+        // A backoff far longer than any stop may take, even on a loaded machine:
+        // a stop that waited it out would be unmistakable.
+        spec.retry = RetrySpec(initialBackoffMilliseconds: 30_000, maxBackoffMilliseconds: 60_000)
         _ = try fixture.manager.create(spec)
         let padding = String(repeating: "x", count: 400)
         try await fixture.produce((0..<200).map { #"{"n":\#($0),"pad":"\#(padding)"}"# }, topic: topic)
@@ -81,8 +83,8 @@ struct EdgeCaseTests {
 
         let asked = ContinuousClock.now
         _ = try fixture.manager.perform(.stop, on: "retry")
-        #expect(await eventually(timeout: .seconds(10)) { fixture.state("retry") == .stopped })
-        #expect(ContinuousClock.now - asked < .seconds(5), "the stop does not wait out the backoff")
+        #expect(await eventually(timeout: .seconds(25)) { fixture.state("retry") == .stopped })
+        #expect(ContinuousClock.now - asked < .seconds(20), "the stop does not wait out the 30 s backoff")
         let committed = try await fixture.committedOffsets(group: spec.groupID, topic: topic, partitions: 1)
         #expect(committed == [Int64(written)], "committed exactly what the sink holds")
         #expect(jsonLines("\(volume.path)/out.jsonl").count == written, "no partial batch left behind")
