@@ -18,7 +18,7 @@ Control plane: `wrk` paced to about 1,000 requests/s (bench/pace.lua) against
 GET /health and GET /metrics of a `serve` whose 4 consumers drain flat out;
 REST latency, and the drain's rate against the same drain without requests.
 
-    .venv/bin/python bench/run.py [--records 240000] [--partitions 6] [--batch 1000]
+    .venv/bin/python bench/run.py [--records 240000] [--partitions 6] [--batch 1000] [--repeat 3]
                                   [--out DIR] [--smoke]
 
 Writes DIR/results.json and DIR/results.md (default bench/results/, not in
@@ -399,6 +399,7 @@ def main():
     parser.add_argument("--records", type=int, default=240_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each contender; the table shows the median")
     parser.add_argument("--rounds", type=int, default=2, help="drains per control-plane condition")
     parser.add_argument("--rate", type=int, default=1000, help="control-plane requests per second")
     parser.add_argument("--timeout", type=int, default=600)
@@ -406,7 +407,7 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="a few thousand records: checks that the bench still runs")
     args = parser.parse_args()
     if args.smoke:
-        args.records, args.partitions, args.batch, args.rounds = 3000, 2, 500, 1
+        args.records, args.partitions, args.batch, args.rounds, args.repeat = 3000, 2, 500, 1, 1
     if not os.path.exists(BINARY):
         raise SystemExit(f"{BINARY} is missing: run `swift build -c release` first")
 
@@ -431,22 +432,29 @@ def main():
               flush=True)
 
         def record(name, result, topic_bytes):
-            results[name] = result + (topic_bytes / n,)
+            results.setdefault(name, []).append(result + (topic_bytes / n,))
             records, seconds = result[0], result[1]
             print(f"  {name}: {records / seconds:,.0f} records/s", flush=True)
 
         json_bytes = value_bytes[TOPIC]
-        record(KCAT, run_kcat(bootstrap, n, args.timeout), json_bytes)
-        record(RAW, run_baseline([raw, bootstrap, TOPIC, "bench-raw", str(n), os.path.join(workdir, "raw.jsonl"), str(args.batch)],
-                                 args.timeout), json_bytes)
-        record(PYTHON, run_baseline(["/usr/bin/python3", os.path.join(HERE, "python_consumer.py"), bootstrap, TOPIC, "bench-python",
-                                     str(n), os.path.join(workdir, "python.jsonl"), str(args.batch)], args.timeout), json_bytes)
-        record(RUN_JSON, run_batch_mode(bootstrap, TOPIC, n, args.batch, workdir, args.timeout, "run-json"), json_bytes)
-        record(RUN_AVRO, run_batch_mode(bootstrap, AVRO_TOPIC, n, args.batch, workdir, args.timeout, "run-avro",
-                                        {"type": "avro", "schema_registry": {"url": registry.url}}), value_bytes[AVRO_TOPIC])
-        # One consumer drains one topic; four drain four topics (four times the records).
-        record(SERVE_1, run_serve(bootstrap, [SERVE_TOPICS[0]], n, args.batch, workdir, args.timeout, "serve1"), json_bytes)
-        record(SERVE_4, run_serve(bootstrap, SERVE_TOPICS, n, args.batch, workdir, args.timeout, "serve4"), json_bytes)
+        # Every contender once per round, rounds one after another, so that
+        # the machine's drift touches all alike; each round reads with new groups.
+        for round_index in range(args.repeat):
+            print(f"round {round_index + 1} of {args.repeat}", flush=True)
+            tag = f"r{round_index}"
+            record(KCAT, run_kcat(bootstrap, n, args.timeout), json_bytes)
+            record(RAW, run_baseline([raw, bootstrap, TOPIC, f"bench-raw-{tag}", str(n), os.path.join(workdir, "raw.jsonl"),
+                                      str(args.batch)], args.timeout), json_bytes)
+            record(PYTHON, run_baseline(["/usr/bin/python3", os.path.join(HERE, "python_consumer.py"), bootstrap, TOPIC,
+                                         f"bench-python-{tag}", str(n), os.path.join(workdir, "python.jsonl"), str(args.batch)],
+                                        args.timeout), json_bytes)
+            record(RUN_JSON, run_batch_mode(bootstrap, TOPIC, n, args.batch, workdir, args.timeout, f"run-json-{tag}"), json_bytes)
+            record(RUN_AVRO, run_batch_mode(bootstrap, AVRO_TOPIC, n, args.batch, workdir, args.timeout, f"run-avro-{tag}",
+                                            {"type": "avro", "schema_registry": {"url": registry.url}}), value_bytes[AVRO_TOPIC])
+            # One consumer drains one topic; four drain four topics (four times the records).
+            record(SERVE_1, run_serve(bootstrap, [SERVE_TOPICS[0]], n, args.batch, workdir, args.timeout, f"serve1-{tag}"),
+                   json_bytes)
+            record(SERVE_4, run_serve(bootstrap, SERVE_TOPICS, n, args.batch, workdir, args.timeout, f"serve4-{tag}"), json_bytes)
         control = run_control_plane(bootstrap, n, args.batch, workdir, args.timeout, args.rounds, args.rate)
     finally:
         registry.close()
@@ -467,17 +475,29 @@ def main():
         handle.write(table + "\n")
 
 
+def median_run(runs):
+    """The run with the median records/s (of an even count, the slower middle one)."""
+    ordered = sorted(runs, key=lambda run: run[0] / run[1])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def summarize(results):
-    kcat_rate = results[KCAT][0] / results[KCAT][1]
-    python_rate = results[PYTHON][0] / results[PYTHON][1]
+    kcat = median_run(results[KCAT])
+    python = median_run(results[PYTHON])
+    kcat_rate, python_rate = kcat[0] / kcat[1], python[0] / python[1]
     rows = []
-    for name, (records, seconds, cpu, rss, latency, bytes_per_record) in results.items():
+    for name, runs in results.items():
+        records, seconds, cpu, rss, latency, bytes_per_record = median_run(runs)
         rate = records / seconds
+        rates = [run[0] / run[1] for run in runs]
+        cpus = [run[2] / run[0] * 1e6 for run in runs]
         rows.append({
             "contender": name, "records": records, "seconds": round(seconds, 3), "records_per_second": round(rate),
             "mb_per_second": round(bytes_per_record * rate / 1e6, 2), "cpu_us_per_record": round(cpu / records * 1e6, 2),
             "peak_rss_mib": round(rss, 1), "vs_kcat": round(rate / kcat_rate, 2), "vs_python": round(rate / python_rate, 2),
             "batch_p50_ms": latency[0] if latency else None, "batch_p99_ms": latency[1] if latency else None,
+            "runs": len(runs), "records_per_second_range": [round(min(rates)), round(max(rates))],
+            "cpu_us_per_record_range": [round(min(cpus), 2), round(max(cpus), 2)],
         })
     return rows
 
@@ -528,13 +548,17 @@ def machine():
 
 def markdown(rows, control, targets, args):
     lines = [f"{args.records:,} trades per topic, {args.partitions} partitions, lz4, batches of {args.batch}; every contender "
-             "but kcat writes each batch with fdatasync and commits it. Machine: " + machine() + ".", "",
-             "| contender | records/s | MB/s | CPU µs/record | peak RSS MiB | vs kcat | vs Python | batch p50 / p99 ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "but kcat writes each batch with fdatasync and commits it. Each contender ran "
+             f"{args.repeat} time(s); the row is the median run by records/s, the ranges span all runs. Machine: {machine()}.", "",
+             "| contender | records/s | (range) | MB/s | CPU µs/record | (range) | peak RSS MiB | vs kcat | vs Python | batch p50 / p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         latency = f"{row['batch_p50_ms']} / {row['batch_p99_ms']}" if row["batch_p50_ms"] is not None else ""
-        lines.append(f"| {row['contender']} | {row['records_per_second']:,} | {row['mb_per_second']} | {row['cpu_us_per_record']} "
-                     f"| {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} | {latency} |")
+        low, high = row["records_per_second_range"]
+        cpu_low, cpu_high = row["cpu_us_per_record_range"]
+        lines.append(f"| {row['contender']} | {row['records_per_second']:,} | {low:,}–{high:,} | {row['mb_per_second']} "
+                     f"| {row['cpu_us_per_record']} | {cpu_low}–{cpu_high} | {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} "
+                     f"| {latency} |")
     lines += ["", f"Control plane: wrk paced to ~{args.rate:,} requests/s while `serve` drains with 4 consumers "
               f"({args.rounds} drain(s) each; p99 is the worse drain's):", "",
               "| requests | requests/s | p50 ms | p99 ms | max ms | errors | drain records/s | drain drop |",
