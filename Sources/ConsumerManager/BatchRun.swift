@@ -21,6 +21,17 @@ public enum BatchRun {
         public var endedAt: Date
         /// Every committed batch's duration, in the order they committed.
         public var batchDurations: [Duration] = []
+        /// The process's CPU time from the first batch's commit to the end,
+        /// and the records consumed in that time: CPU per record without
+        /// the start-up and the group join, as a consumer loop's own
+        /// measurement would have it.
+        public var steadyCPU: Duration?
+        public var steadyRecords = 0
+
+        public var cpuMicrosecondsPerRecord: Double? {
+            guard let steadyCPU, steadyRecords > 0 else { return nil }
+            return steadyCPU.timeInterval * 1_000_000 / Double(steadyRecords)
+        }
 
         public var seconds: Double { duration.timeInterval }
 
@@ -48,7 +59,7 @@ public enum BatchRun {
     ) async throws(ConsumerManagerError) -> Result {
         try spec.validate()
         let exited = Mutex<CheckedContinuation<Void, Never>?>(nil)
-        let batchDurations = Mutex<[Duration]>([])
+        let batches = Mutex(Batches())
         let registry = PrometheusCollectorRegistry()
         let settings = ConsumerRuntime.RunSettings(
             kafka: configuration.kafkaConfig(for: spec),
@@ -59,7 +70,16 @@ public enum BatchRun {
             decoderServices: DecoderServices(),
             refreshInterval: configuration.progressInterval,
             maxMessages: maxMessages,
-            onBatchCommitted: { duration in batchDurations.withLock { $0.append(duration) } },
+            onBatchCommitted: { duration, records in
+                batches.withLock { batches in
+                    batches.durations.append(duration)
+                    if batches.cpuAtFirst == nil {
+                        batches.cpuAtFirst = processCPU()
+                    } else {
+                        batches.steadyRecords += records
+                    }
+                }
+            },
             onExit: { _ in exited.withLock { $0?.resume() } })
         let runtime = ConsumerRuntime(spec: spec, generation: 1, settings: settings, paused: false)
         let started = ContinuousClock.now
@@ -74,9 +94,25 @@ public enum BatchRun {
             }
         }
         let snapshot = runtime.snapshot
+        let ended = processCPU()
+        let seen = batches.withLock { $0 }
         return Result(
             state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
             sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date(),
-            batchDurations: batchDurations.withLock { $0 })
+            batchDurations: seen.durations, steadyCPU: seen.cpuAtFirst.map { ended - $0 }, steadyRecords: seen.steadyRecords)
+    }
+
+    private struct Batches {
+        var durations: [Duration] = []
+        var cpuAtFirst: Duration?
+        var steadyRecords = 0
+    }
+
+    /// User and system CPU time of the whole process so far.
+    private static func processCPU() -> Duration {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func duration(_ time: timeval) -> Duration { .seconds(time.tv_sec) + .microseconds(time.tv_usec) }
+        return duration(usage.ru_utime) + duration(usage.ru_stime)
     }
 }

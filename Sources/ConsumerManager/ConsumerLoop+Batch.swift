@@ -281,7 +281,7 @@ extension ConsumerLoop {
         instruments.batches.increment()
         if let started = batch.startedAt {
             instruments.batchCompleted(after: finished - started, maxWait: maxWait)
-            settings.onBatchCommitted?(finished - started)
+            settings.onBatchCommitted?(finished - started, batch.consumed)
         }
         stats.messagesConsumed += Int64(batch.consumed)
         stats.recordsWritten += Int64(batch.records.count)

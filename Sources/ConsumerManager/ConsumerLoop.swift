@@ -251,9 +251,11 @@ final class ConsumerLoop {
         try rewind([TopicPartitionOffset(message.topicPartition, offset: message.offset)])
     }
 
-    /// Every seek of the loop goes through here: the rest of the current
-    /// burst was taken before the seek, so what it still holds of these
-    /// partitions is skipped (handling it would move them past the seek).
+    /// Every seek made while a burst is handled goes through here: the rest
+    /// of the burst was taken before the seek, so what it still holds of
+    /// these partitions is skipped (handling it would move them past the
+    /// seek). Seeks inside rebalance callbacks need not: they come before
+    /// the burst is taken.
     func rewind(_ offsets: [TopicPartitionOffset]) throws {
         rewound.append(contentsOf: offsets.map(\.topicPartition))
         try consumer?.seek(offsets)

@@ -46,8 +46,8 @@ final class ConsumerRuntime: Sendable {
         /// The run committed the reset's offsets of these partitions.
         var onOffsetReset: @Sendable ([TopicPartition]) -> Void = { _ in }
         /// Batch mode: each committed batch's duration (first record polled
-        /// to its offsets committed), for the run's report.
-        var onBatchCommitted: (@Sendable (Duration) -> Void)?
+        /// to its offsets committed) and records consumed, for the run's report.
+        var onBatchCommitted: (@Sendable (Duration, Int) -> Void)?
         var onExit: @Sendable (ConsumerRuntime) -> Void
     }
 

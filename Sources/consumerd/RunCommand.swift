@@ -89,6 +89,8 @@ struct RunCommand: AsyncParsableCommand {
             "records_per_second": .double(result.recordsPerSecond.rounded()),
             "batch_p50_ms": milliseconds(0.5),
             "batch_p99_ms": milliseconds(0.99),
+            // From the first batch's commit on: no start-up, no group join.
+            "cpu_us_per_record": result.cpuMicrosecondsPerRecord.map { .double(($0 * 100).rounded() / 100) } ?? .null,
         ]
         print(JSONWriter.string(report))
         if let failure = result.failure {
