@@ -12,7 +12,10 @@ public final class DataFileWriter {
     private let filePrefix: String
     private let compression: ParquetCompression
     private let targetFileBytes: Int
-    private var open: [String: (values: [ParquetCell], writer: ParquetWriter)] = [:]
+    private let sourceColumns: [Int?]
+    /// Open files by partition values; the directory's name is worked out
+    /// only when a file is written.
+    private var open: [[ParquetCell]: ParquetWriter] = [:]
     private var written: [DataFile] = []
     public private(set) var rowCount = 0
 
@@ -20,6 +23,7 @@ public final class DataFileWriter {
         self.table = table
         self.schema = table.schema
         self.spec = table.spec
+        self.sourceColumns = table.spec.sourceColumns(in: table.schema)
         self.filePrefix = filePrefix
         self.compression = compression
         self.targetFileBytes = targetFileBytes
@@ -29,24 +33,24 @@ public final class DataFileWriter {
     /// (a null in a required column, a decimal too wide) throws and leaves
     /// everything else as it was.
     public func append(_ row: [ParquetCell]) throws(IcebergError) {
-        let values = spec.values(of: row, schema: schema)
-        let path = spec.path(of: values)
-        let writer = open[path]?.writer ?? ParquetWriter(schema: schema.parquetSchema, compression: compression, rowGroupBytes: Self.rowGroupBytes(targetFileBytes))
+        let values = spec.values(of: row, columns: sourceColumns)
+        let writer = open[values] ?? ParquetWriter(schema: schema.parquetSchema, compression: compression, rowGroupBytes: Self.rowGroupBytes(targetFileBytes))
         do {
             try writer.append(row)
         } catch {
             throw IcebergError(.schema, error.description)
         }
-        open[path] = (values, writer)
+        open[values] = writer
         rowCount += 1
         if writer.estimatedBytes >= targetFileBytes {
-            try close(path)
+            try close(values)
         }
     }
 
     /// Writes every open file; returns all files written since the last call.
     public func finish() throws(IcebergError) -> [DataFile] {
-        for path in open.keys.sorted() { try close(path) }
+        // In directory order, so that a commit lists its files alike every time.
+        for values in open.keys.sorted(by: { spec.path(of: $0) < spec.path(of: $1) }) { try close(values) }
         defer {
             written = []
             rowCount = 0
@@ -62,8 +66,9 @@ public final class DataFileWriter {
         rowCount = 0
     }
 
-    private func close(_ path: String) throws(IcebergError) {
-        guard let (values, writer) = open.removeValue(forKey: path), writer.rowCount > 0 else { return }
+    private func close(_ values: [ParquetCell]) throws(IcebergError) {
+        guard let writer = open.removeValue(forKey: values), writer.rowCount > 0 else { return }
+        let path = spec.path(of: values)
         let (bytes, summary): ([UInt8], ParquetFileSummary)
         do {
             (bytes, summary) = try writer.finish()

@@ -1,5 +1,5 @@
 /// One cell of a row, already converted to the column's physical representation.
-public enum ParquetCell: Sendable, Equatable {
+public enum ParquetCell: Sendable, Hashable {
     case null
     case boolean(Bool)
     /// int32 and date (days since 1970-01-01).
