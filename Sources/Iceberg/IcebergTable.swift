@@ -12,6 +12,8 @@ public final class IcebergTable {
     public private(set) var metadata: TableMetadata
     /// The metadata file `metadata` was read from (a commit's base).
     public private(set) var metadataFile: String
+    /// The manifest list this table wrote last and what it lists.
+    private var lastManifestList: (path: String, entries: [Value])?
 
     /// The snapshot summary key holding every consumer's next offsets:
     /// `{"<consumer>": {"<topic>": {"<partition>": <next offset>}}}`.
@@ -127,7 +129,7 @@ public final class IcebergTable {
                     Manifests.listEntry(
                         path: path, length: manifest.count, files: files, snapshotID: snapshotID, sequenceNumber: sequenceNumber, spec: spec))
             }
-            if let parent { entries += try readManifestList(parent.manifestList) }
+            if let parent { entries += try manifestEntries(of: parent) }
             let listPath = "\(location)/metadata/snap-\(snapshotID)-1-\(randomUUID()).avro"
             try TableFiles.write(
                 try Manifests.manifestList(entries: entries, snapshotID: snapshotID, parentID: parent?.id, sequenceNumber: sequenceNumber),
@@ -142,6 +144,7 @@ public final class IcebergTable {
             if let file = try catalog.commit(identifier, base: metadataFile, metadata: next) {
                 metadata = next
                 metadataFile = file
+                lastManifestList = (listPath, entries)
                 return AppendResult(snapshotID: snapshotID, conflicts: conflicts)
             }
             // Lost the swap: nothing of this attempt is referenced.
@@ -156,6 +159,13 @@ public final class IcebergTable {
                 throw IcebergError(.conflict, "table \(identifier): another writer committed offsets of consumer '\(consumer)'")
             }
         }
+    }
+
+    /// The manifests a snapshot lists: the ones this table wrote last are
+    /// kept, the next append's parent is mostly that snapshot.
+    private func manifestEntries(of snapshot: Snapshot) throws(IcebergError) -> [Value] {
+        if let last = lastManifestList, last.path == snapshot.manifestList { return last.entries }
+        return try readManifestList(snapshot.manifestList)
     }
 
     private func readManifestList(_ path: String) throws(IcebergError) -> [Value] {
