@@ -259,12 +259,14 @@ struct DataPathPriorityTests {
     /// Nice values of this process's threads whose name starts with `prefix`.
     private func niceValues(prefix: String) throws -> [Int] {
         try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
-            let comm = try String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
-            guard comm.hasPrefix(prefix) else { return nil }
+            // Other suites' threads come and go meanwhile: a vanished one is skipped.
+            guard let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8), comm.hasPrefix(prefix),
+                let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                let nameEnd = stat.range(of: ")", options: .backwards)
+            else { return nil }
             // Field 19 of stat is the nice value; the name (field 2) may hold spaces.
-            let stat = try String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8)
-            let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
-            return Int(fields[16])
+            let fields = stat[nameEnd.upperBound...].split(separator: " ")
+            return fields.count > 16 ? Int(fields[16]) : nil
         }
     }
 
