@@ -50,7 +50,7 @@ public final class HTTPServer: Sendable {
     /// Answers a request on the libmicrohttpd thread that read it, or
     /// returns nil to leave it to the ``Responder`` (on a task, the
     /// connection suspended meanwhile). For cheap reads: a probe answered
-    /// inline costs no task and no two thread wake-ups.
+    /// inline needs no task, and two thread wake-ups fewer.
     public typealias InlineResponder = @Sendable (HTTPRequest) -> HTTPResponse?
 
     public let configuration: Configuration

@@ -8,9 +8,11 @@ import Synchronization
 ///
 /// `serve` sets it above 0 so that the control plane (the API, health
 /// probes, `/metrics`) answers promptly while consumers drain flat out: the
-/// scheduler then gives a waiting request the CPU at once, and the data path
-/// has all of it again as soon as the request is answered. Linux keeps nice
-/// values per thread, and raising one needs no privilege.
+/// scheduler then favours a waiting request, and the data path has all of
+/// the CPU again as soon as the request is answered. Every client created
+/// after it is set is niced, also those of the lag monitor and of cluster
+/// mode's registry topic. Linux keeps nice values per thread, and raising
+/// one needs no privilege.
 public enum DataPathPriority {
     private static let niceness = Atomic<Int32>(0)
 
