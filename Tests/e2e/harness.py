@@ -6,6 +6,7 @@ back, so suites never race for ports; every wait is on a condition.
 """
 
 import collections
+import functools
 import json
 import os
 import signal
@@ -198,17 +199,19 @@ def produce_ids(bootstrap, topic, ids, partitions, pace=0.0):
 
 
 class Producing(threading.Thread):
-    """Produces ids in the background (``produce_ids``); ``finish()`` returns them per partition."""
+    """Runs ``produce(*args, **kwargs)`` in the background (``produce_ids``
+    unless another is given); ``finish()`` returns what it returned, or raises
+    what it raised."""
 
-    def __init__(self, bootstrap, topic, ids, partitions, pace):
+    def __init__(self, *args, produce=produce_ids, **kwargs):
         super().__init__(daemon=True)
-        self.args = (bootstrap, topic, ids, partitions, pace)
+        self.call = functools.partial(produce, *args, **kwargs)
         self.produced = None
         self.error = None
 
     def run(self):
         try:
-            self.produced = produce_ids(*self.args)
+            self.produced = self.call()
         except BaseException as error:  # reported by finish()
             self.error = error
 

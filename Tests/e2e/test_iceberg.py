@@ -40,6 +40,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatType, IntegerType, LongType,
                              StringType, StructType, TimestampType, TimestamptzType, TimeType, UUIDType)
 
+import harness
 from harness import FAST, DevBroker, Server, committed, high_watermarks, read_topic, wait_for
 from delivery import check
 import iceberg_read
@@ -152,32 +153,15 @@ def produce(bootstrap, topic, records, pace=0.0, gates=None, progress=None):
     return {partition: [i for _, i in sorted(entries)] for partition, entries in acked.items()}
 
 
-class Producing(threading.Thread):
-    """`produce` in the background; `sent` counts the records so far and
-    `finish()` returns what `produce` returned."""
+class Producing(harness.Producing):
+    """`produce` in the background; `sent` counts the records so far."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(daemon=True)
-        self.args, self.kwargs = args, dict(kwargs, progress=self._progress)
         self.sent = 0
-        self.produced = None
-        self.error = None
+        super().__init__(*args, produce=produce, progress=self._progress, **kwargs)
 
     def _progress(self, sent):
         self.sent = sent
-
-    def run(self):
-        try:
-            self.produced = produce(*self.args, **self.kwargs)
-        except BaseException as error:  # reported by finish()
-            self.error = error
-
-    def finish(self, timeout=300):
-        self.join(timeout)
-        if self.error:
-            raise self.error
-        assert self.produced is not None, "the producer did not finish"
-        return self.produced
 
 
 def table_ids(ids):
