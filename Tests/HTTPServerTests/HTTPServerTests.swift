@@ -45,15 +45,15 @@ struct HTTPServerTests {
         configuration.port = 0
         configuration.threadPoolSize = 1
         configuration.shutdownGracePeriod = .milliseconds(200)
-        let release = Mutex(false)
+        // The async path is held until the test finishes this stream.
+        let (hold, release) = AsyncStream<Void>.makeStream()
         let server = HTTPServer(
             configuration: configuration, logger: testLogger(),
             inlineResponder: { request in
                 request.path == "/inline" ? .text("inline \(request.method) \(request.query["q"] ?? "-")") : nil
             }
         ) { request in
-            // The async path is held until the test lets it go.
-            while !release.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+            for await _ in hold {}
             return .text("async \(request.path)")
         }
         try server.start()
@@ -62,7 +62,7 @@ struct HTTPServerTests {
         // One pool thread: the held request is suspended, the inline one still answered.
         let inline = try await curl(["\(base)/inline?q=1"])
         #expect(inline.status == 200 && inline.body == "inline GET 1", "\(inline)")
-        release.withLock { $0 = true }
+        release.finish()
         let deferred = try await held.value
         #expect(deferred.status == 200 && deferred.body == "async /held", "\(deferred)")
         await server.stop()
