@@ -58,6 +58,17 @@ struct AvroConformanceTests {
         }
     }
 
+    @Test("transcodes straight to the JSON the decoded value writes, byte for byte", arguments: cases.filter { $0.reader == nil })
+    func transcodes(_ testCase: Case) throws {
+        let schema = try AvroSchema(json: testCase.writer)
+        let decoder = AvroDecoder()
+        for (index, record) in testCase.records.enumerated() {
+            let written = JSONWriter.string(try decoder.decode(record.avro, writer: schema))
+            let transcoded = try #require(try AvroJSONTranscoder.transcode(record.avro[...], writer: schema), "record \(index)")
+            #expect(String(decoding: transcoded, as: UTF8.self) == written, "record \(index)")
+        }
+    }
+
     @Test("encodes what fastavro decodes back to the same values", arguments: cases.filter { $0.reader == nil })
     func roundTrips(_ testCase: Case) throws {
         let schema = try AvroSchema(json: testCase.writer)

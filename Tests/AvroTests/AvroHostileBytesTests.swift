@@ -28,9 +28,18 @@ struct AvroHostileBytesTests {
         "venue": "XNAS", "side": "SELL", "id": .bytes([1, 2, 3, 4]),
     ])
 
+    /// Why the decoder refuses `bytes`; the JSON transcoder must refuse
+    /// them for the same reason, as both walk the datum the same way.
     private func malformed(_ bytes: [UInt8], _ schema: AvroSchema = trade, _ decoder: AvroDecoder = AvroDecoder()) -> AvroError? {
+        let error = Self.refusal { () throws(AvroError) in _ = try decoder.decode(bytes, writer: schema) }
+        let transcoderError = Self.refusal { () throws(AvroError) in _ = try AvroJSONTranscoder.transcode(bytes[...], writer: schema) }
+        #expect(transcoderError == error, "the transcoder disagrees with the decoder")
+        return error
+    }
+
+    private static func refusal(_ body: () throws(AvroError) -> Void) -> AvroError? {
         do {
-            _ = try decoder.decode(bytes, writer: schema)
+            try body()
             return nil
         } catch {
             return error
@@ -159,23 +168,48 @@ struct AvroHostileBytesTests {
 
     /// Decodes mangled copies of a valid record; returns how many were refused.
     static func decodeBadRecords(count: Int) -> Int {
-        var generator = SplitMix64(seed: 0x5EED)
         let decoder = AvroDecoder()
         var refused = 0
-        for _ in 0..<count {
-            let bytes: [UInt8]
-            switch generator.next() % 4 {
-            case 0: bytes = (0..<Int(generator.next() % 64)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-            case 1: bytes = Array(valid.prefix(Int(generator.next() % UInt64(valid.count))))
-            case 2:
-                var flipped = valid
-                flipped[Int(generator.next() % UInt64(flipped.count))] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
-                bytes = flipped
-            default: bytes = varint(Int64(bitPattern: generator.next())) + valid
-            }
+        forEachMangledRecord(count: count) { bytes in
             if (try? decoder.decode(bytes, writer: trade)) == nil { refused += 1 }
         }
         return refused
+    }
+
+    /// Random bytes, truncations, bit flips and prefixed garbage around ``valid``.
+    static func forEachMangledRecord(count: Int, _ body: ([UInt8]) -> Void) {
+        var generator = SplitMix64(seed: 0x5EED)
+        for _ in 0..<count {
+            switch generator.next() % 4 {
+            case 0: body((0..<Int(generator.next() % 64)).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
+            case 1: body(Array(valid.prefix(Int(generator.next() % UInt64(valid.count)))))
+            case 2:
+                var flipped = valid
+                flipped[Int(generator.next() % UInt64(flipped.count))] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
+                body(flipped)
+            default: body(varint(Int64(bitPattern: generator.next())) + valid)
+            }
+        }
+    }
+
+    @Test("on 20,000 mangled records the JSON transcoder refuses what the decoder refuses and writes what it reads")
+    func transcoderAgrees() throws {
+        let decoder = AvroDecoder()
+        var accepted = 0
+        Self.forEachMangledRecord(count: 20_000) { bytes in
+            let tree = Result { () throws(AvroError) in try decoder.decode(bytes, writer: Self.trade) }
+            let json = Result { () throws(AvroError) in try AvroJSONTranscoder.transcode(bytes[...], writer: Self.trade) }
+            switch (tree, json) {
+            case (.success(let value), .success(let text)):
+                accepted += 1
+                #expect(text == Array(JSONWriter.string(value).utf8), "\(bytes)")
+            case (.failure(let treeError), .failure(let jsonError)):
+                #expect(treeError == jsonError, "\(bytes)")
+            default:
+                Issue.record("the paths disagree on \(bytes): \(tree) against \(json)")
+            }
+        }
+        #expect(accepted > 1_000, "bit flips inside values keep many records valid")
     }
 
     @Test("invalid schemas get a clear error", arguments: [

@@ -1,0 +1,49 @@
+import Avro
+import DataModel
+import Testing
+
+/// Where the transcoder hands a record back to the tree path. The rest of
+/// its behaviour is held to the decoder's by the conformance and hostile
+/// bytes suites.
+@Suite("Avro → JSON transcoder")
+struct AvroJSONTranscoderTests {
+    static let map = try! AvroSchema(text: #"{"type":"map","values":{"type":"map","values":"int"}}"#)
+
+    /// A map of `entries` (key, encoded value) in one block.
+    static func block(_ entries: [(String, [UInt8])]) -> [UInt8] {
+        guard !entries.isEmpty else { return [0] }
+        var out = AvroHostileBytesTests.varint(Int64(entries.count))
+        for (key, value) in entries {
+            out += AvroHostileBytesTests.varint(Int64(key.utf8.count)) + Array(key.utf8) + value
+        }
+        return out + [0]
+    }
+
+    static func json(_ bytes: [UInt8]) throws -> String? {
+        try AvroJSONTranscoder.transcode(bytes[...], writer: map).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test("the same key in an outer and an inner map is no repeat")
+    func nestedKeys() throws {
+        let inner = Self.block([("a", AvroHostileBytesTests.varint(1)), ("b", AvroHostileBytesTests.varint(-2))])
+        let bytes = Self.block([("a", inner), ("b", Self.block([]))])
+        #expect(try Self.json(bytes) == #"{"a":{"a":1,"b":-2},"b":{}}"#)
+        #expect(try Self.json(bytes) == JSONWriter.string(try AvroDecoder().decode(bytes, writer: Self.map)))
+    }
+
+    @Test("a map that repeats a key goes to the tree path, at any depth")
+    func repeatedKey() throws {
+        let repeated = Self.block([("k", AvroHostileBytesTests.varint(1)), ("k", AvroHostileBytesTests.varint(2))])
+        #expect(try Self.json(Self.block([("x", repeated)])) == nil)
+        // Across two blocks of one map too.
+        let twoBlocks = Array(Self.block([("k", Self.block([]))]).dropLast()) + Self.block([("k", Self.block([]))])
+        #expect(try Self.json(twoBlocks) == nil)
+    }
+
+    @Test("a map with more keys than are compared cheaply goes to the tree path")
+    func largeMap() throws {
+        let keys = (0...64).map { ("k\($0)", Self.block([])) }
+        #expect(try Self.json(Self.block(Array(keys.prefix(64)))) != nil)
+        #expect(try Self.json(Self.block(keys)) == nil)
+    }
+}
