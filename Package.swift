@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestSupport"], exclude: ["read_parquet.py"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["DataModel", "Pipeline", "Kafka", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Avro", "DataModel", "Pipeline", "Kafka", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["DataModel", "Pipeline", "Kafka", "Sinks", "TestSupport"], exclude: ["read_iceberg.py"]),
         .testTarget(
             name: "ConsumerManagerTests",

@@ -144,8 +144,9 @@ final class ConsumerLoop {
         let recordPath = spec.effectiveRecordPath
         let hasDeadLetterTopic = spec.deadLetter != nil
         do {
-            let decoder = try spec.format.makeDecoder(services: settings.decoderServices)
             let stages = try recordPath.makeStages(deadLetterAvailable: hasDeadLetterTopic)
+            let decoder = try spec.format.makeDecoder(
+                services: settings.decoderServices, valuesAsJSON: stages.isEmpty && !spec.sink.readsRecordFields)
             let fallback: RejectionPolicy = hasDeadLetterTopic ? .deadLetter : .fail
             path = RecordPath(decoder: decoder, decodePolicy: recordPath.onError.decode ?? fallback, stages: stages)
         } catch {

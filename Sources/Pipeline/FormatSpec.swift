@@ -74,17 +74,19 @@ public struct FormatSpec: Sendable, Equatable {
         return (try parse(writerSchema, "writer_schema"), try parse(readerSchema, "reader_schema"))
     }
 
-    /// A decoder for one consumer run.
-    public func makeDecoder(services: DecoderServices) throws(SpecError) -> any RecordDecoder {
+    /// A decoder for one consumer run. `valuesAsJSON`: nothing downstream
+    /// reads a field, so structured values may stay JSON text.
+    public func makeDecoder(services: DecoderServices, valuesAsJSON: Bool = false) throws(SpecError) -> any RecordDecoder {
         switch type {
         case .json: return JSONRecordDecoder()
         case .string: return StringRecordDecoder()
         case .bytes: return BytesRecordDecoder()
         case .avro:
             let (writer, reader) = try compiledSchemas()
-            if let writer { return AvroRecordDecoder(writers: .inline(writer), readerSchema: reader) }
+            if let writer { return AvroRecordDecoder(writers: .inline(writer), readerSchema: reader, valuesAsJSON: valuesAsJSON) }
             guard let registry = schemaRegistry else { throw SpecError("schema_registry", "is required") }
-            return AvroRecordDecoder(writers: .registry(services.registry(for: registry)), readerSchema: reader)
+            return AvroRecordDecoder(
+                writers: .registry(services.registry(for: registry)), readerSchema: reader, valuesAsJSON: valuesAsJSON)
         }
     }
 }

@@ -82,27 +82,35 @@ public final class AvroRecordDecoder: RecordDecoder {
 
     private let writers: WriterSchemas
     private let decoder: AvroDecoder
+    /// Write values straight to JSON text (see ``AvroJSONTranscoder``)
+    /// rather than into trees: nothing downstream reads a field.
+    private let transcodes: Bool
     /// The registry schema of the previous record: a topic's records mostly
     /// share one, and a registry id never changes its schema, so asking the
     /// shared client (a lock, its LRU bookkeeping) once per change is enough.
     private var lastWriter: (id: Int32, schema: AvroSchema)?
 
-    public init(writers: WriterSchemas, readerSchema: AvroSchema?) {
+    /// `valuesAsJSON`: no stage or sink reads a field of the records, so
+    /// they may be JSON text rather than trees. Only values read with their
+    /// writer's schema can be; a reader schema always builds trees.
+    public init(writers: WriterSchemas, readerSchema: AvroSchema?, valuesAsJSON: Bool = false) {
         self.writers = writers
         self.decoder = AvroDecoder(readerSchema: readerSchema)
+        self.transcodes = valuesAsJSON && readerSchema == nil
     }
 
     public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
         guard let bytes = message.value else { return Record(message: message, value: .null) }
         let coordinates = RecordCoordinates(message)
         do throws(PipelineError) {
-            let value: Value
+            let payload: ArraySlice<UInt8>
+            let writer: AvroSchema
+            let writerKey: Int64
             switch writers {
             case .inline(let schema):
-                value = try avro { () throws(AvroError) in try decoder.decode(bytes[...], writer: schema, writerKey: -1) }
+                (payload, writer, writerKey) = (bytes[...], schema, -1)
             case .registry(let registry):
                 let id = try avro { () throws(AvroError) in try ConfluentWireFormat.schemaID(of: bytes) }
-                let writer: AvroSchema
                 if let last = lastWriter, last.id == id {
                     writer = last.schema
                 } else {
@@ -113,9 +121,13 @@ public final class AvroRecordDecoder: RecordDecoder {
                     }
                     lastWriter = (id, writer)
                 }
-                let payload = bytes[ConfluentWireFormat.headerSize...]
-                value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: Int64(id)) }
+                (payload, writerKey) = (bytes[ConfluentWireFormat.headerSize...], Int64(id))
             }
+            if transcodes, let json = try avro({ () throws(AvroError) in try AvroJSONTranscoder.transcode(payload, writer: writer) }) {
+                // No line breaks: the transcoder escapes them inside strings.
+                return Record(message: message, value: .json(json, multiline: false))
+            }
+            let value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: writerKey) }
             return Record(message: message, value: .structured(value))
         } catch {
             throw error.at(coordinates)

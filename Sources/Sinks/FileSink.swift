@@ -220,6 +220,7 @@ public struct FileSinkSpec: SinkSpec {
     }
 
     public static func defaultPath(consumer: String) -> String { "\(consumer).jsonl" }
+    public var readsRecordFields: Bool { false }
 
     public func resolvingDefaults(consumer: String) -> FileSinkSpec {
         FileSinkSpec(path: path ?? Self.defaultPath(consumer: consumer))

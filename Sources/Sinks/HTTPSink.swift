@@ -16,6 +16,7 @@ import Pipeline
 /// posted one by one, and those refused alone are dead-lettered.
 public struct HTTPSinkSpec: SinkSpec {
     public static let type = "http"
+    public var readsRecordFields: Bool { false }
 
     public enum Format: String, Sendable, Codable, CaseIterable {
         case ndjson, array

@@ -101,6 +101,7 @@ public struct KafkaSinkSpec: SinkSpec {
     }
 
     public var commits: SinkCommits { delivery == .exactlyOnce ? .transaction : .consumer }
+    public var readsRecordFields: Bool { topicField != nil || keyField != nil }
 
     public func target(in context: SinkContext) -> String {
         let servers = bootstrapServers ?? context.kafka["bootstrap.servers"] ?? "?"

@@ -125,6 +125,7 @@ public struct RedisSinkSpec: SinkSpec {
     }
 
     public var commits: SinkCommits { .sinkStoresOffsets }
+    public var readsRecordFields: Bool { streamField != nil || keyField != nil || valueField != nil }
     public func target(in context: SinkContext) -> String { maskingPassword(in: url) }
     public func redacted() -> RedisSinkSpec { with(url: maskingPassword(in: url)) }
     public func restoringSecrets(from previous: RedisSinkSpec) -> RedisSinkSpec { with(url: restoringPassword(in: url, from: previous.url)) }

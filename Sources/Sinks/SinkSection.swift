@@ -56,6 +56,7 @@ public struct SinkSection: Sendable, Equatable, Codable {
     }
 
     public var defaultBatch: SinkBatchDefaults? { spec.defaultBatch }
+    public var readsRecordFields: Bool { spec.readsRecordFields }
 
     public var commits: SinkCommits { spec.commits }
     public var holdsMaskedSecret: Bool { spec.holdsMaskedSecret }

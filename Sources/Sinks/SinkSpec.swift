@@ -44,6 +44,10 @@ public protocol SinkSpec: Sendable, Codable, Equatable {
     /// The batching a consumer of this sink gets when its spec has no
     /// `batch` section (`nil`: the consumer's defaults).
     var defaultBatch: SinkBatchDefaults? { get }
+    /// Whether the sink reads fields of record values (a key, a topic, a
+    /// column), rather than writing each value whole as JSON. When neither
+    /// the sink nor a stage does, Avro values are written straight to JSON.
+    var readsRecordFields: Bool { get }
 }
 
 /// Batch bounds a sink asks for: an Iceberg table wants few, large commits.
@@ -70,6 +74,7 @@ extension SinkSpec {
     public func resolvingDefaults(consumer: String) -> Self { self }
     public func validate(records: RecordSchemas) throws(SpecError) {}
     public var defaultBatch: SinkBatchDefaults? { nil }
+    public var readsRecordFields: Bool { true }
 }
 
 /// What is known of a consumer's records before any arrives: where a sink

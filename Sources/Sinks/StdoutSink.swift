@@ -46,5 +46,6 @@ public struct StdoutSinkSpec: SinkSpec {
 
     public func validate() throws(SpecError) {}
     public func target(in context: SinkContext) -> String { "stdout" }
+    public var readsRecordFields: Bool { false }
     public func makeSink(in context: SinkContext) throws(PipelineError) -> any Sink { StdoutSink() }
 }
