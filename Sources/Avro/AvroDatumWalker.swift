@@ -2,9 +2,9 @@ import DataModel
 
 /// Walks Avro binary data against the writer's schema, checking every byte,
 /// and tells an ``AvroDatumOutput`` what it read. With ``NoOutput`` it is
-/// ``AvroBoundsCheck``; with a JSON output it is ``AvroJSONTranscoder``. One
-/// walker means the bounds check and the transcoder refuse exactly the same
-/// data.
+/// ``AvroBoundsCheck``, before avro-c decodes into trees; with others it
+/// checks an ``AvroDatum`` and writes it as JSON. One walker means both
+/// paths refuse exactly the same data.
 ///
 /// What it refuses is what avro-c 1.11 would mishandle: avro-c trusts
 /// declared lengths (a huge length makes it allocate that much; a negative
@@ -22,7 +22,7 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
     static var maxDepth: Int { 64 }
 
     private let bytes: UnsafeBufferPointer<UInt8>
-    private let schema: AvroSchema
+    private let program: AvroProgram
     private(set) var index = 0
     private var depth = 0
     private var elements = 0
@@ -30,18 +30,18 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, schema: AvroSchema, output: Output) {
         self.bytes = bytes
-        self.schema = schema
+        self.program = schema.program
         self.output = output
     }
 
     /// Walks the one datum at the start of the bytes; ``index`` is then its length.
     mutating func walkDatum() throws(AvroError) {
-        try walk(schema.root)
+        try walk(program.root)
     }
 
     /// Walks the datum and refuses bytes after it.
     mutating func walkWholeDatum() throws(AvroError) {
-        try walk(schema.root)
+        try walk(program.root)
         guard index == bytes.count else {
             throw AvroError(.malformed, "\(bytes.count - index) bytes left over after the datum (wrong schema?)")
         }
@@ -53,8 +53,8 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
 
     private var remaining: Int { bytes.count - index }
 
-    private mutating func walk(_ type: AvroType) throws(AvroError) {
-        switch type {
+    private mutating func walk(_ instruction: Int) throws(AvroError) {
+        switch program.instructions[instruction] {
         case .null:
             output.null()
         case .boolean:
@@ -81,83 +81,88 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
             guard UTF8Validation.isValid(text) else { throw fail("string is not UTF-8") }
             index += count
             output.string(text)
-        case .fixed(let fixed):
-            output.bytes(try take(fixed.size, "fixed \(fixed.fullName)"), decimal: fixed.decimal)
-        case .enumeration(let enumeration):
+        case .fixed(let size, let decimal, let name):
+            output.bytes(try take(size, "fixed \(program.names[name])"), decimal: decimal)
+        case .enumeration(let symbols, let name):
             let symbol = try varint()
-            guard (0..<Int64(enumeration.symbols.count)).contains(symbol) else {
-                throw fail("enum index \(symbol) out of range for \(enumeration.fullName)")
+            guard (0..<Int64(symbols.count)).contains(symbol) else {
+                throw fail("enum index \(symbol) out of range for \(program.names[name])")
             }
-            output.symbol(enumeration.symbols[Int(symbol)])
+            output.symbol(program.text(program.symbols[symbols.lowerBound + Int(symbol)]))
         case .union(let branches):
             let branch = try varint()
             guard (0..<Int64(branches.count)).contains(branch) else { throw fail("union branch \(branch) out of range") }
-            try nested { (walker: inout AvroDatumWalker) throws(AvroError) in try walker.walk(branches[Int(branch)]) }
-        case .record(let record):
-            try nested { (walker: inout AvroDatumWalker) throws(AvroError) in
-                walker.output.beginRecord()
-                for (position, field) in record.fields.enumerated() {
-                    walker.output.field(field.name, first: position == 0)
-                    try walker.walk(field.type)
-                }
-                walker.output.endRecord()
+            try enter()
+            try walk(program.branches[branches.lowerBound + Int(branch)])
+            depth -= 1
+        case .record(let fields):
+            try enter()
+            output.beginRecord()
+            for position in fields {
+                let field = program.fields[position]
+                output.field(program.text(field.name), first: position == fields.lowerBound)
+                try walk(field.type)
             }
+            output.endRecord()
+            depth -= 1
         case .array(let items):
+            try enter()
             output.beginArray()
-            try blocks("array") { (walker: inout AvroDatumWalker, first: Bool) throws(AvroError) in
-                walker.output.element(first: first)
-                try walker.walk(items)
+            var first = true
+            while let count = try nextBlock("array") {
+                for _ in 0..<count {
+                    output.element(first: first)
+                    first = false
+                    try walk(items)
+                }
             }
             output.endArray()
+            depth -= 1
         case .map(let values):
+            try enter()
             output.beginMap()
-            try blocks("map") { (walker: inout AvroDatumWalker, first: Bool) throws(AvroError) in
-                let count = try walker.length("map key")
-                let key = UnsafeBufferPointer(rebasing: walker.bytes[walker.index..<walker.index + count])
-                guard UTF8Validation.isValid(key), !key.contains(0) else { throw walker.fail("map key is not UTF-8 text without NUL") }
-                walker.index += count
-                walker.output.key(key, first: first)
-                try walker.walk(values)
+            var first = true
+            while let count = try nextBlock("map") {
+                for _ in 0..<count {
+                    let length = try length("map key")
+                    let key = UnsafeBufferPointer(rebasing: bytes[index..<index + length])
+                    guard UTF8Validation.isValid(key), !key.contains(0) else { throw fail("map key is not UTF-8 text without NUL") }
+                    index += length
+                    output.key(key, first: first)
+                    first = false
+                    try walk(values)
+                }
             }
             output.endMap()
-        case .reference:
-            try walk(schema.resolve(type))
+            depth -= 1
         }
     }
 
-    private mutating func nested(_ body: (inout AvroDatumWalker) throws(AvroError) -> Void) throws(AvroError) {
+    /// One level deeper. A walk that throws is over, so only a walk that
+    /// returns steps back out (`depth -= 1`), without a closure or `defer`
+    /// on this hot path.
+    private mutating func enter() throws(AvroError) {
         depth += 1
         guard depth <= Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth)") }
-        try body(&self)
-        depth -= 1
     }
 
-    /// Array and map blocks: a count (negative: followed by the block's byte
-    /// size), items, until a zero count.
-    private mutating func blocks(
-        _ what: String, item: (inout AvroDatumWalker, _ first: Bool) throws(AvroError) -> Void
-    ) throws(AvroError) {
-        try nested { (walker: inout AvroDatumWalker) throws(AvroError) in
-            var first = true
-            while true {
-                var count = try walker.varint()
-                if count == 0 { return }
-                if count < 0 {
-                    guard count != .min else { throw walker.fail("\(what) block count out of range") }
-                    count = -count
-                    let size = try walker.varint()
-                    guard size >= 0, size <= walker.remaining else { throw walker.fail("\(what) block size \(size) exceeds the data") }
-                }
-                guard count <= Self.maxElements - walker.elements else {
-                    throw walker.fail("\(what) holds more than \(Self.maxElements) elements")
-                }
-                walker.elements += Int(count)
-                for _ in 0..<count {
-                    try item(&walker, first)
-                    first = false
-                }
-            }
+    /// The item count of the next array or map block, `nil` after the last.
+    /// A block is a count (negative: followed by the block's byte size) and
+    /// its items; a zero count ends the collection.
+    private mutating func nextBlock(_ what: String) throws(AvroError) -> Int64? {
+        var count = try varint()
+        if count == 0 { return nil }
+        if count < 0 {
+            guard count != .min else { throw fail("\(what) block count out of range") }
+            count = -count
+            let size = try varint()
+            guard size >= 0, size <= remaining else { throw fail("\(what) block size \(size) exceeds the data") }
         }
+        guard count <= Self.maxElements - elements else {
+            throw fail("\(what) holds more than \(Self.maxElements) elements")
+        }
+        elements += Int(count)
+        return count
     }
 
     /// A length prefix, checked against the bytes that are left.
@@ -205,10 +210,11 @@ protocol AvroDatumOutput {
     mutating func bytes(_ value: UnsafeBufferPointer<UInt8>, decimal: AvroType.DecimalType?)
     /// A string, already checked to be UTF-8.
     mutating func string(_ value: UnsafeBufferPointer<UInt8>)
-    /// An enum's symbol.
-    mutating func symbol(_ name: String)
+    /// An enum's symbol (an Avro name: letters, digits and `_`).
+    mutating func symbol(_ name: UnsafeBufferPointer<UInt8>)
     mutating func beginRecord()
-    mutating func field(_ name: String, first: Bool)
+    /// A record field's name (an Avro name: letters, digits and `_`).
+    mutating func field(_ name: UnsafeBufferPointer<UInt8>, first: Bool)
     mutating func endRecord()
     mutating func beginArray()
     mutating func element(first: Bool)
@@ -219,8 +225,8 @@ protocol AvroDatumOutput {
     mutating func endMap()
 }
 
-/// Reads nothing out: the walker as a bounds check.
-struct NoOutput: AvroDatumOutput {
+/// Every hook reads nothing out by default.
+extension AvroDatumOutput {
     func null() {}
     func boolean(_ value: Bool) {}
     func int(_ value: Int32, _ logical: AvroType.IntLogical?) {}
@@ -229,9 +235,9 @@ struct NoOutput: AvroDatumOutput {
     func double(_ value: Double) {}
     func bytes(_ value: UnsafeBufferPointer<UInt8>, decimal: AvroType.DecimalType?) {}
     func string(_ value: UnsafeBufferPointer<UInt8>) {}
-    func symbol(_ name: String) {}
+    func symbol(_ name: UnsafeBufferPointer<UInt8>) {}
     func beginRecord() {}
-    func field(_ name: String, first: Bool) {}
+    func field(_ name: UnsafeBufferPointer<UInt8>, first: Bool) {}
     func endRecord() {}
     func beginArray() {}
     func element(first: Bool) {}
@@ -240,6 +246,9 @@ struct NoOutput: AvroDatumOutput {
     func key(_ key: UnsafeBufferPointer<UInt8>, first: Bool) {}
     func endMap() {}
 }
+
+/// Reads nothing out: the walker as a bounds check.
+struct NoOutput: AvroDatumOutput {}
 
 /// Checks a datum before avro-c reads it (see ``AvroDatumWalker``).
 enum AvroBoundsCheck {

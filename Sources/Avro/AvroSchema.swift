@@ -10,6 +10,8 @@ public struct AvroSchema: Sendable {
     public let namedTypes: [String: AvroType]
     /// The schema text as given, for avro-c and for the Schema Registry.
     public let text: String
+    /// The schema as ``AvroDatumWalker`` reads it.
+    let program: AvroProgram
 
     /// Longest schema accepted: registry responses and specs are untrusted.
     public static let maxTextBytes = 1 << 20
@@ -36,6 +38,7 @@ public struct AvroSchema: Sendable {
         root = try parser.parse(json, namespace: nil)
         namedTypes = parser.named
         self.text = text
+        program = AvroProgram(root: root, namedTypes: namedTypes)
         try AvroCSchema.check(canonicalText)
     }
 

@@ -1,3 +1,4 @@
+import Avro
 import DataModel
 
 /// Encodes records as JSON Lines: one object per line carrying the value and
@@ -69,6 +70,8 @@ public enum JSONLinesEncoder {
             JSONWriter.appendBase64String(bytes, to: &out)
         case .structured(let value):
             JSONWriter.append(value, to: &out)
+        case .avro(let datum):
+            datum.appendJSON(to: &out)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Avro
 import DataModel
 import Kafka
 
@@ -31,6 +32,16 @@ public struct Record: Sendable {
             } catch {
                 throw PipelineError(stage: .decode, message: "invalid JSON: \(error)", record: coordinates)
             }
+        case .avro(let datum):
+            // Consumers that read fields decode to trees in the first place
+            // (see ``AvroRecordDecoder``): this is only a fallback.
+            do {
+                let tree = try AvroDecoder().decode(datum.bytes, writer: datum.writer, writerKey: -1)
+                value = .structured(tree)
+                return tree
+            } catch {
+                throw PipelineError(stage: .decode, message: "Avro: \(error.message)", record: coordinates)
+            }
         case .null:
             return .null
         case .text, .bytes:
@@ -49,6 +60,9 @@ public enum RecordValue: Sendable, Equatable {
     case json([UInt8], multiline: Bool)
     /// A parsed value: Avro records, or JSON that a stage read or changed.
     case structured(Value)
+    /// An Avro datum, checked, written as JSON when a sink encodes it: for
+    /// consumers whose stages and sink read no field.
+    case avro(AvroDatum)
     /// Valid UTF-8 text.
     case text([UInt8])
     /// Opaque bytes.

@@ -82,8 +82,8 @@ public final class AvroRecordDecoder: RecordDecoder {
 
     private let writers: WriterSchemas
     private let decoder: AvroDecoder
-    /// Write values straight to JSON text (see ``AvroJSONTranscoder``)
-    /// rather than into trees: nothing downstream reads a field.
+    /// Keep values as checked datums written straight to JSON (see
+    /// ``AvroDatum``) rather than trees: nothing downstream reads a field.
     private let transcodes: Bool
     /// The registry schema of the previous record: a topic's records mostly
     /// share one, and a registry id never changes its schema, so asking the
@@ -123,9 +123,8 @@ public final class AvroRecordDecoder: RecordDecoder {
                 }
                 (payload, writerKey) = (bytes[ConfluentWireFormat.headerSize...], Int64(id))
             }
-            if transcodes, let json = try avro({ () throws(AvroError) in try AvroJSONTranscoder.transcode(payload, writer: writer) }) {
-                // No line breaks: the transcoder escapes them inside strings.
-                return Record(message: message, value: .json(json, multiline: false))
+            if transcodes, let datum = try avro({ () throws(AvroError) in try AvroDatum(checking: payload, writer: writer) }) {
+                return Record(message: message, value: .avro(datum))
             }
             let value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: writerKey) }
             return Record(message: message, value: .structured(value))

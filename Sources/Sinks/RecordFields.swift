@@ -9,7 +9,7 @@ extension Record {
         switch value {
         case .null: nil
         case .json(let bytes, _), .text(let bytes), .bytes(let bytes): bytes
-        case .structured(let tree): Array(JSONWriter.string(tree).utf8)
+        case .structured, .avro: json
         }
     }
 

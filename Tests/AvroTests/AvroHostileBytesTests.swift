@@ -32,7 +32,7 @@ struct AvroHostileBytesTests {
     /// them for the same reason, as both walk the datum the same way.
     private func malformed(_ bytes: [UInt8], _ schema: AvroSchema = trade, _ decoder: AvroDecoder = AvroDecoder()) -> AvroError? {
         let error = Self.refusal { () throws(AvroError) in _ = try decoder.decode(bytes, writer: schema) }
-        let transcoderError = Self.refusal { () throws(AvroError) in _ = try AvroJSONTranscoder.transcode(bytes[...], writer: schema) }
+        let transcoderError = Self.refusal { () throws(AvroError) in _ = try transcode(bytes, writer: schema) }
         #expect(transcoderError == error, "the transcoder disagrees with the decoder")
         return error
     }
@@ -198,7 +198,7 @@ struct AvroHostileBytesTests {
         var accepted = 0
         Self.forEachMangledRecord(count: 20_000) { bytes in
             let tree = Result { () throws(AvroError) in try decoder.decode(bytes, writer: Self.trade) }
-            let json = Result { () throws(AvroError) in try AvroJSONTranscoder.transcode(bytes[...], writer: Self.trade) }
+            let json = Result { () throws(AvroError) in try transcode(bytes, writer: Self.trade) }
             switch (tree, json) {
             case (.success(let value), .success(let text)):
                 accepted += 1
