@@ -75,7 +75,7 @@ public struct FormatSpec: Sendable, Equatable {
     }
 
     /// A decoder for one consumer run. `valuesAsJSON`: nothing downstream
-    /// reads a field, so structured values may stay JSON text.
+    /// reads a field, so Avro values may stay datums written straight to JSON.
     public func makeDecoder(services: DecoderServices, valuesAsJSON: Bool = false) throws(SpecError) -> any RecordDecoder {
         switch type {
         case .json: return JSONRecordDecoder()
