@@ -317,8 +317,12 @@ public final class KafkaConsumer {
 
     /// Moves the fetch position of assigned partitions (next record to read).
     /// Records already fetched beyond it are discarded, so `poll` returns
-    /// the record at `offset` next. Blocks until librdkafka has applied it.
-    public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(5)) throws(KafkaError) {
+    /// the record at `offset` next. Blocks until librdkafka has applied it,
+    /// which takes milliseconds, unless its threads wait for a busy CPU: a
+    /// whole test suite on two cores once needed more than 5 s. A seek that
+    /// times out fails its caller (a consumer run then starts over from its
+    /// committed offsets), so the default leaves room.
+    public func seek(_ offsets: [TopicPartitionOffset], timeout: Duration = .seconds(30)) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = PartitionList(offsets)
         if let error = rd_kafka_seek_partitions(handle, list.pointer, timeout.kafkaMilliseconds) {
