@@ -185,7 +185,9 @@ private struct Parser: JSONScanning {
         index += 1
         let start = index
         // Fast path: no escapes, so the bytes are the string.
-        while index < bytes.count {
+        while true {
+            index = ByteScanning.nextStringSpecial(bytes, from: index, stopsAtNonASCII: true)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let string = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)

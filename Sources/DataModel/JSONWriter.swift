@@ -87,7 +87,8 @@ public enum JSONWriter {
     // MARK: Strings and numbers
 
     /// Writes a JSON string literal, escaping quotes, backslashes and
-    /// control characters. Runs that need no escaping are copied in bulk.
+    /// control characters. Runs that need no escaping are found a word at a
+    /// time and copied in bulk.
     public static func appendString(_ string: String, to out: inout [UInt8]) {
         var string = string
         string.withUTF8 { appendString($0, to: &out) }
@@ -100,9 +101,11 @@ public enum JSONWriter {
     public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var runStart = 0
-        for index in 0..<bytes.count {
+        var index = 0
+        while true {
+            index = ByteScanning.nextStringSpecial(bytes, from: index, stopsAtNonASCII: false)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F else { continue }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
             runStart = index + 1
             switch byte {
@@ -116,6 +119,7 @@ public enum JSONWriter {
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0xF)])
             }
+            index += 1
         }
         out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
         out.append(UInt8(ascii: "\""))

@@ -3,36 +3,22 @@
 public enum UTF8Validation {
     /// The offset of the first invalid byte, or `nil` when all is valid.
     public static func firstInvalidOffset(_ bytes: [UInt8]) -> Int? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var index = 0
-            while index < buffer.count {
-                if buffer[index] < 0x80 {
-                    index += 1
-                } else if let length = sequenceLength(buffer, at: index) {
-                    index += length
-                } else {
-                    return index
-                }
-            }
-            return nil
+        bytes.withUnsafeBufferPointer { firstInvalidOffset($0) }
+    }
+
+    /// ASCII runs are skipped eight bytes at a time.
+    public static func firstInvalidOffset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var index = ByteScanning.nextNonASCII(bytes, from: 0)
+        while index < bytes.count {
+            guard let length = sequenceLength(bytes, at: index) else { return index }
+            index = ByteScanning.nextNonASCII(bytes, from: index + length)
         }
+        return nil
     }
 
     public static func isValid(_ bytes: [UInt8]) -> Bool { firstInvalidOffset(bytes) == nil }
 
-    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] < 0x80 {
-                index += 1
-            } else if let length = sequenceLength(bytes, at: index) {
-                index += length
-            } else {
-                return false
-            }
-        }
-        return true
-    }
+    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool { firstInvalidOffset(bytes) == nil }
 
     /// Length of the multi-byte sequence starting at `index`, or `nil` if malformed.
     @inline(__always)
