@@ -194,5 +194,37 @@ class Presets(unittest.TestCase):
         self.assertEqual(body["spec"]["format"]["schema_registry"]["password"], "********")
 
 
+    def test_avro_with_nothing_reading_fields_is_written_straight_as_json(self):
+        """No stage and a file sink: datums are only checked, then written as
+        JSON by the sink's writer, with the mapping the tree path uses."""
+        schema = json.dumps({"type": "record", "name": "Quote", "namespace": "market", "fields": [
+            {"name": "symbol", "type": "string"},
+            {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+            {"name": "side", "type": {"type": "enum", "name": "Side", "symbols": ["BUY", "SELL"]}},
+            {"name": "venue", "type": ["null", "string"], "default": None},
+            {"name": "ratio", "type": "float"},
+            {"name": "fills", "type": {"type": "array", "items": "int"}},
+            {"name": "tags", "type": {"type": "map", "values": "double"}}]})
+        schema_file = os.path.join(self.workdir, "quote.avsc")
+        with open(schema_file, "w") as f:
+            f.write(schema)
+        records = [{"key": None, "value": {
+            "symbol": f"Q\"{i}\n", "price": f"{i}.05", "at": "2025-11-23T17:19:34.891Z", "side": "SELL" if i % 2 else "BUY",
+            "venue": None if i % 2 else "XNAS", "ratio": 0.1, "fills": list(range(i)), "tags": {"é": i / 4, "b": -1.5}}}
+            for i in range(4)]
+        subprocess.run([sys.executable, os.path.join(ROOT, "Tests", "support", "avro_produce.py"), self.bootstrap,
+                        "e2e.avro.quotes", self.registry_url, schema_file], input=json.dumps(records).encode(), check=True,
+                       timeout=60)
+        self.register("avro-quotes", "e2e.avro.quotes", format={"type": "avro", "schema_registry": {"url": self.registry_url}})
+        wait_for(lambda: len(self.lines("avro-quotes", live=True)) == 4, timeout=60, message="4 Avro records")
+        values = [line["value"] for line in self.lines("avro-quotes")]
+        self.assertEqual(values, [{
+            "symbol": f"Q\"{i}\n", "price": f"{i}.05", "at": "2025-11-23T17:19:34.891Z", "side": "SELL" if i % 2 else "BUY",
+            "venue": None if i % 2 else "XNAS", "ratio": 0.1, "fills": list(range(i)), "tags": {"é": i / 4, "b": -1.5}}
+            for i in range(4)])
+        _, status = self.server.json("GET", "/consumers/avro-quotes/status")
+        self.assertEqual(status["stats"]["records_written"], 4)
+
 if __name__ == "__main__":
     unittest.main()
