@@ -76,6 +76,8 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        // sched_setattr, for the API threads' time slice (see ControlPlaneSlice).
+        .systemLibrary(name: "CScheduler"),
         // AES-256-GCM for secrets kept outside the server (SecretBox).
         .systemLibrary(
             name: "CCrypto",
@@ -117,6 +119,7 @@ let package = Package(
             dependencies: [
                 "CGnuTLS",
                 "CMicroHTTPD",
+                "CScheduler",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

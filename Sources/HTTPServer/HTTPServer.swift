@@ -386,6 +386,8 @@ private let connectionHandler: @convention(c) (
     let deadlines = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().deadlines
     switch event {
     case .CONNECTION_NOTIFY_STARTED:
+        // On the worker thread that will serve the connection.
+        ControlPlaneSlice.requestForCurrentThread()
         deadlines.opened(connection, socket: cmhd_connection_fd(connection))
     default:
         deadlines.closed(connection)

@@ -68,6 +68,32 @@ struct HTTPServerTests {
         await server.stop()
     }
 
+    @Test("the threads serving connections ask the scheduler for a short slice (Linux 6.12 and later honour it)")
+    func shortSlice() async throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.port = 0
+        // The inline responder runs on the thread serving the connection: it reports that thread's slice.
+        let server = HTTPServer(
+            configuration: configuration, logger: testLogger(),
+            inlineResponder: { _ in
+                let sched = (try? String(contentsOfFile: "/proc/thread-self/sched", encoding: .utf8)) ?? ""
+                let line = sched.split(separator: "\n").first { $0.hasPrefix("se.slice") }
+                return .text(line.flatMap { $0.split(separator: " ").last.map(String.init) } ?? "unknown")
+            }
+        ) { _ in .text("async") }
+        try server.start()
+        let response = try await curl(["http://127.0.0.1:\(server.port)/"])
+        await server.stop()
+        #expect(response.status == 200)
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let version = release.split(separator: ".").prefix(2).compactMap { Int($0.prefix { $0.isNumber }) }
+        if version.count == 2, (version[0], version[1]) >= (6, 12) {
+            #expect(response.body == String(ControlPlaneSlice.nanoseconds), "kernel \(release)")
+        }
+    }
+
     @Test("an encoded NUL or slash in the path is refused, not decoded into it; so are 950 query parameters")
     func encodedPath() async throws {
         let (server, base) = try startServer { request in .text(request.path) }

@@ -1,0 +1,41 @@
+#ifndef CONSUMERD_CSCHEDULER_SHIM_H
+#define CONSUMERD_CSCHEDULER_SHIM_H
+
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+// The kernel's struct sched_attr (linux/sched/types.h), under a name of its
+// own: glibc 2.41 declares the struct too, older glibc does not wrap
+// sched_getattr and sched_setattr at all, and syscall(2) is variadic, which
+// Swift cannot call.
+struct csched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
+// Asks for a time slice of `nanoseconds` for the calling thread, keeping its
+// policy and nice value. For a normal thread, Linux 6.12 and later (EEVDF)
+// take sched_runtime as the slice it requests: a shorter slice means an
+// earlier deadline, so the thread runs soon after it wakes. Earlier kernels
+// ignore the field. Returns 0, or -1 with errno set.
+static inline int csched_request_slice(uint64_t nanoseconds) {
+    struct csched_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -1;
+    attr.size = sizeof attr;
+    attr.sched_flags = 0;
+    attr.sched_runtime = nanoseconds;
+    return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+}
+
+#endif
