@@ -198,7 +198,7 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
 
 /// What an ``AvroDatumWalker`` tells as it reads: values in the order they
 /// appear, records, arrays and maps bracketed. Buffers point into the datum
-/// and are valid only during the call.
+/// (or the schema's names) and stay valid for the rest of the walk.
 protocol AvroDatumOutput {
     mutating func null()
     mutating func boolean(_ value: Bool)
