@@ -13,7 +13,8 @@ public enum ControlPlaneSlice {
     /// The shortest slice Linux accepts.
     public static let nanoseconds: UInt64 = 100_000
 
-    /// Asks for the short slice for the calling thread. Idempotent, one system call.
+    /// Asks for the short slice for the calling thread. Idempotent; two
+    /// system calls (read the thread's attributes, write them back).
     public static func requestForCurrentThread() {
         _ = csched_request_slice(nanoseconds)
     }

@@ -64,14 +64,14 @@ public struct PartitionSpec: Sendable, Equatable {
         self.init(id: 0, fields: fields)
     }
 
-    /// The partition values of a row whose top-level cells are `row`.
     /// Per partition field, the index of the top-level column it reads
     /// (nil when the schema has none): looked up once, used for every row.
     func sourceColumns(in schema: IcebergSchema) -> [Int?] {
         fields.map { field in schema.fields.firstIndex(where: { $0.id == field.sourceID }) }
     }
 
-    /// A row's partition values; `columns` from ``sourceColumns(in:)``.
+    /// The partition values of a row whose top-level cells are `row`;
+    /// `columns` from ``sourceColumns(in:)``.
     func values(of row: [ParquetCell], columns: [Int?]) -> [ParquetCell] {
         zip(fields, columns).map { field, column in
             guard let column else { return .null }

@@ -84,7 +84,7 @@ public final class AvroRecordDecoder: RecordDecoder {
     private let decoder: AvroDecoder
     /// Keep values as checked datums written straight to JSON (see
     /// ``AvroDatum``) rather than trees: nothing downstream reads a field.
-    private let transcodes: Bool
+    private let keepsDatums: Bool
     /// The registry schema of the previous record: a topic's records mostly
     /// share one, and a registry id never changes its schema, so asking the
     /// shared client (a lock, its LRU bookkeeping) once per change is enough.
@@ -96,7 +96,7 @@ public final class AvroRecordDecoder: RecordDecoder {
     public init(writers: WriterSchemas, readerSchema: AvroSchema?, valuesAsJSON: Bool = false) {
         self.writers = writers
         self.decoder = AvroDecoder(readerSchema: readerSchema)
-        self.transcodes = valuesAsJSON && readerSchema == nil
+        self.keepsDatums = valuesAsJSON && readerSchema == nil
     }
 
     public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
@@ -123,7 +123,7 @@ public final class AvroRecordDecoder: RecordDecoder {
                 }
                 (payload, writerKey) = (bytes[ConfluentWireFormat.headerSize...], Int64(id))
             }
-            if transcodes, let datum = try avro({ () throws(AvroError) in try AvroDatum(checking: payload, writer: writer) }) {
+            if keepsDatums, let datum = try avro({ () throws(AvroError) in try AvroDatum(checking: payload, writer: writer) }) {
                 return Record(message: message, value: .avro(datum))
             }
             let value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: writerKey) }
