@@ -52,26 +52,26 @@ public enum CivilTime {
     public static func appendDate(days: Int64, to out: inout [UInt8]) {
         let (year, month, day) = date(days: days)
         if year < 0 { out.append(UInt8(ascii: "-")) }
-        appendPadded(year.magnitude, width: 4, to: &out)
+        JSONWriter.appendDigits(year.magnitude, width: 4, to: &out)
         out.append(UInt8(ascii: "-"))
-        appendPadded(UInt64(month), width: 2, to: &out)
+        JSONWriter.appendDigits(UInt64(month), width: 2, to: &out)
         out.append(UInt8(ascii: "-"))
-        appendPadded(UInt64(day), width: 2, to: &out)
+        JSONWriter.appendDigits(UInt64(day), width: 2, to: &out)
     }
 
     /// `HH:MM:SS.fff` (milliseconds) or `HH:MM:SS.ffffff` (microseconds).
     public static func appendTime(micros: Int64, precision: Value.TimePrecision, to out: inout [UInt8]) {
         let seconds = micros / microsPerSecond
-        appendPadded(UInt64(seconds / 3600), width: 2, to: &out)
+        JSONWriter.appendDigits(UInt64(seconds / 3600), width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        appendPadded(UInt64(seconds / 60 % 60), width: 2, to: &out)
+        JSONWriter.appendDigits(UInt64(seconds / 60 % 60), width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        appendPadded(UInt64(seconds % 60), width: 2, to: &out)
+        JSONWriter.appendDigits(UInt64(seconds % 60), width: 2, to: &out)
         out.append(UInt8(ascii: "."))
         let fraction = UInt64(micros % microsPerSecond)
         switch precision {
-        case .milliseconds: appendPadded(fraction / 1000, width: 3, to: &out)
-        case .microseconds: appendPadded(fraction, width: 6, to: &out)
+        case .milliseconds: JSONWriter.appendDigits(fraction / 1000, width: 3, to: &out)
+        case .microseconds: JSONWriter.appendDigits(fraction, width: 6, to: &out)
         }
     }
 
@@ -88,26 +88,6 @@ public enum CivilTime {
         var out: [UInt8] = []
         appendTimestamp(micros: micros, precision: precision, utc: true, to: &out)
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Decimal digits, zero-padded to `width`, without intermediate allocations.
-    private static func appendPadded(_ value: UInt64, width: Int, to out: inout [UInt8]) {
-        var digits = 1
-        var scale: UInt64 = 10
-        while digits < 20, value >= scale {
-            digits += 1
-            scale = scale.multipliedReportingOverflow(by: 10).overflow ? .max : scale * 10
-        }
-        let total = max(width, digits)
-        let start = out.count
-        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: total))
-        var rest = value
-        var index = start + total - 1
-        repeat {
-            out[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-            index -= 1
-        } while rest > 0
     }
 
     // MARK: Parsing

@@ -168,6 +168,25 @@ struct CivilTimeTests {
         #expect(CivilTime.parseTimestamp(text) == micros)
     }
 
+    @Test("formats every field zero-padded to its width", arguments: [
+        (Int64(0), Value.TimePrecision.milliseconds, "1970-01-01T00:00:00.000Z"),
+        (-1, .microseconds, "1969-12-31T23:59:59.999999Z"),
+        (1_763_918_374_891_000, .milliseconds, "2025-11-23T17:19:34.891Z"),
+        (-62_135_596_800_000_000 + 3_723_000_004, .microseconds, "0001-01-01T01:02:03.000004Z"),
+        (253_402_300_800_000_000, .milliseconds, "10000-01-01T00:00:00.000Z"),
+    ])
+    func formats(micros: Int64, precision: Value.TimePrecision, text: String) {
+        #expect(CivilTime.formatTimestamp(micros: micros, precision: precision) == text)
+    }
+
+    @Test("formatted timestamps parse back to the same instant")
+    func roundTrips() {
+        // An odd step, so every field takes many values, small ones included.
+        for micros in stride(from: -2_208_988_800_000_000 as Int64, through: 4_102_444_800_000_000, by: 7_777_777_777_777) {
+            #expect(CivilTime.parseTimestamp(CivilTime.formatTimestamp(micros: micros, precision: .microseconds)) == micros)
+        }
+    }
+
     @Test("rejects impossible timestamps", arguments: ["2023-02-29", "2025-13-01", "2025-11-23T24:00:00Z", "2025-11-23T10:00", "x", "2025-11-23T10:00:00+2"])
     func rejects(text: String) {
         #expect(CivilTime.parseTimestamp(text) == nil)
