@@ -90,9 +90,11 @@ struct MapKeyCheck: AvroDatumOutput {
 struct JSONOutput: AvroDatumOutput {
     var out: [UInt8]
 
-    mutating func null() { out.append(contentsOf: "null".utf8) }
+    mutating func null() { out.append(literal: "null") }
 
-    mutating func boolean(_ value: Bool) { out.append(contentsOf: (value ? "true" : "false").utf8) }
+    mutating func boolean(_ value: Bool) {
+        if value { out.append(literal: "true") } else { out.append(literal: "false") }
+    }
 
     mutating func int(_ value: Int32, _ logical: AvroType.IntLogical?) {
         if logical == nil {
@@ -120,20 +122,11 @@ struct JSONOutput: AvroDatumOutput {
 
     mutating func string(_ value: UnsafeBufferPointer<UInt8>) { JSONWriter.appendString(value, to: &out) }
 
-    /// Avro names need no escaping.
-    mutating func symbol(_ name: UnsafeBufferPointer<UInt8>) {
-        out.append(UInt8(ascii: "\""))
-        out.append(contentsOf: name)
-        out.append(UInt8(ascii: "\""))
-    }
+    mutating func symbol(_ quoted: UnsafeBufferPointer<UInt8>) { out.append(contentsOf: quoted) }
 
     mutating func beginRecord() { out.append(UInt8(ascii: "{")) }
 
-    mutating func field(_ name: UnsafeBufferPointer<UInt8>, first: Bool) {
-        if !first { out.append(UInt8(ascii: ",")) }
-        symbol(name)
-        out.append(UInt8(ascii: ":"))
-    }
+    mutating func field(_ member: UnsafeBufferPointer<UInt8>) { out.append(contentsOf: member) }
 
     mutating func endRecord() { out.append(UInt8(ascii: "}")) }
 

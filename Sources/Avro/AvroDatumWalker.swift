@@ -100,7 +100,8 @@ struct AvroDatumWalker<Output: AvroDatumOutput> {
             output.beginRecord()
             for position in fields {
                 let field = program.fields[position]
-                output.field(program.text(field.name), first: position == fields.lowerBound)
+                let member = position == fields.lowerBound ? field.member.dropFirst() : field.member
+                output.field(program.text(member))
                 try walk(field.type)
             }
             output.endRecord()
@@ -210,11 +211,13 @@ protocol AvroDatumOutput {
     mutating func bytes(_ value: UnsafeBufferPointer<UInt8>, decimal: AvroType.DecimalType?)
     /// A string, already checked to be UTF-8.
     mutating func string(_ value: UnsafeBufferPointer<UInt8>)
-    /// An enum's symbol (an Avro name: letters, digits and `_`).
-    mutating func symbol(_ name: UnsafeBufferPointer<UInt8>)
+    /// An enum's symbol, quoted: an Avro name (letters, digits and `_`) is
+    /// already a JSON string.
+    mutating func symbol(_ quoted: UnsafeBufferPointer<UInt8>)
     mutating func beginRecord()
-    /// A record field's name (an Avro name: letters, digits and `_`).
-    mutating func field(_ name: UnsafeBufferPointer<UInt8>, first: Bool)
+    /// A record field begins: `"name":`, after a comma unless it is the
+    /// record's first (an Avro name needs no escaping).
+    mutating func field(_ member: UnsafeBufferPointer<UInt8>)
     mutating func endRecord()
     mutating func beginArray()
     mutating func element(first: Bool)
@@ -235,9 +238,9 @@ extension AvroDatumOutput {
     func double(_ value: Double) {}
     func bytes(_ value: UnsafeBufferPointer<UInt8>, decimal: AvroType.DecimalType?) {}
     func string(_ value: UnsafeBufferPointer<UInt8>) {}
-    func symbol(_ name: UnsafeBufferPointer<UInt8>) {}
+    func symbol(_ quoted: UnsafeBufferPointer<UInt8>) {}
     func beginRecord() {}
-    func field(_ name: UnsafeBufferPointer<UInt8>, first: Bool) {}
+    func field(_ member: UnsafeBufferPointer<UInt8>) {}
     func endRecord() {}
     func beginArray() {}
     func element(first: Bool) {}

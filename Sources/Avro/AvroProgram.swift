@@ -21,8 +21,9 @@ final class AvroProgram: @unchecked Sendable {
     }
 
     struct Field {
-        /// The name's bytes in ``text``.
-        var name: Range<Int>
+        /// The field as a JSON member opens, in ``text``: `,"name":`. The
+        /// first field of a record starts one byte in, after the comma.
+        var member: Range<Int>
         var type: Int
     }
 
@@ -33,9 +34,12 @@ final class AvroProgram: @unchecked Sendable {
     let fields: UnsafeBufferPointer<Field>
     /// Every union's branches (instruction indexes), each union's contiguous.
     let branches: UnsafeBufferPointer<Int>
-    /// Every enum's symbols (ranges in ``text``), each enum's contiguous.
+    /// Every enum's symbols (ranges in ``text``, quoted: `"SYMBOL"`), each
+    /// enum's contiguous.
     let symbols: UnsafeBufferPointer<Range<Int>>
-    /// Field names and enum symbols, back to back.
+    /// Field names and enum symbols, back to back, already written as JSON
+    /// writes them (Avro names need no escaping), so that writing one is a
+    /// single copy.
     let text: UnsafeBufferPointer<UInt8>
     /// Full names of enums and fixed types, for error messages.
     let names: [String]
@@ -97,7 +101,7 @@ final class AvroProgram: @unchecked Sendable {
             case .enumeration(let enumeration):
                 return named(enumeration.fullName) { compiler in
                     let start = compiler.symbols.count
-                    for symbol in enumeration.symbols { compiler.symbols.append(compiler.store(symbol)) }
+                    for symbol in enumeration.symbols { compiler.symbols.append(compiler.store("\"\(symbol)\"")) }
                     return .enumeration(symbols: start..<compiler.symbols.count, name: compiler.name(enumeration.fullName))
                 }
             case .record(let record):
@@ -106,7 +110,7 @@ final class AvroProgram: @unchecked Sendable {
                     let types = record.fields.map { compiler.compile($0.type) }
                     let start = compiler.fields.count
                     for (field, type) in zip(record.fields, types) {
-                        compiler.fields.append(Field(name: compiler.store(field.name), type: type))
+                        compiler.fields.append(Field(member: compiler.store(",\"\(field.name)\":"), type: type))
                     }
                     return .record(fields: start..<compiler.fields.count)
                 }
