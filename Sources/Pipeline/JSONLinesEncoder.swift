@@ -10,50 +10,68 @@ import DataModel
 /// A key that is not UTF-8 is written base64 with `"key_encoding":"base64"`;
 /// a structured value follows ``JSONWriter``'s mapping. Appends into a
 /// caller-owned buffer so a whole batch costs one allocation.
-public enum JSONLinesEncoder {
+///
+/// An encoder keeps the line start of the partition it wrote last: records
+/// come in runs of one partition, and the start (topic escaped, partition
+/// number) was a third of the cost of a line around a small JSON value.
+public struct JSONLinesEncoder {
+    private var lineStart: [UInt8] = []
+    private var lineStartTopic = ""
+    private var lineStartPartition: Int32 = -1
+
+    public init() {}
+
     /// Replaces `buffer`'s contents (keeping its capacity) with the batch's lines.
     public static func encode(_ records: [Record], into buffer: inout [UInt8]) {
         buffer.removeAll(keepingCapacity: true)
+        var encoder = JSONLinesEncoder()
         for record in records {
-            append(record, to: &buffer)
+            encoder.append(record, to: &buffer)
         }
     }
 
-    public static func append(_ record: Record, to out: inout [UInt8]) {
+    /// Appends the record's line, newline included.
+    public mutating func append(_ record: Record, to out: inout [UInt8]) {
         let message = record.message
-        out.append(contentsOf: #"{"topic":"#.utf8)
-        JSONWriter.appendString(message.topic, to: &out)
-        out.append(contentsOf: #","partition":"#.utf8)
-        JSONWriter.appendInteger(Int64(message.partition), to: &out)
-        out.append(contentsOf: #","offset":"#.utf8)
+        if message.partition != lineStartPartition || message.topic != lineStartTopic {
+            lineStart.removeAll(keepingCapacity: true)
+            lineStart.append(literal: #"{"topic":"#)
+            JSONWriter.appendString(message.topic, to: &lineStart)
+            lineStart.append(literal: #","partition":"#)
+            JSONWriter.appendInteger(Int64(message.partition), to: &lineStart)
+            lineStart.append(literal: #","offset":"#)
+            lineStartTopic = message.topic
+            lineStartPartition = message.partition
+        }
+        out.append(contentsOf: lineStart)
         JSONWriter.appendInteger(message.offset, to: &out)
-        out.append(contentsOf: #","timestamp":"#.utf8)
+        out.append(literal: #","timestamp":"#)
         if let timestamp = message.timestamp {
             JSONWriter.appendInteger(timestamp, to: &out)
         } else {
-            out.append(contentsOf: "null".utf8)
+            out.append(literal: "null")
         }
-        out.append(contentsOf: #","key":"#.utf8)
+        out.append(literal: #","key":"#)
         if let key = message.key {
             if UTF8Validation.isValid(key) {
                 JSONWriter.appendString(key, to: &out)
             } else {
                 JSONWriter.appendBase64String(key, to: &out)
-                out.append(contentsOf: #","key_encoding":"base64""#.utf8)
+                out.append(literal: #","key_encoding":"base64""#)
             }
         } else {
-            out.append(contentsOf: "null".utf8)
+            out.append(literal: "null")
         }
-        out.append(contentsOf: #","value":"#.utf8)
-        appendValue(record.value, to: &out)
-        out.append(contentsOf: "}\n".utf8)
+        out.append(literal: #","value":"#)
+        Self.appendValue(record.value, to: &out)
+        out.append(literal: "}\n")
     }
 
     /// The value as JSON (text as a string, bytes as base64), as every sink writes it.
     public static func appendValue(_ value: RecordValue, to out: inout [UInt8]) {
         switch value {
         case .null:
-            out.append(contentsOf: "null".utf8)
+            out.append(literal: "null")
         case .json(let bytes, let multiline):
             let start = out.count
             out.append(contentsOf: bytes)

@@ -156,14 +156,15 @@ public final class HTTPSink: Sink {
 
     private func encode(_ records: ArraySlice<Record>) {
         body.removeAll(keepingCapacity: true)
+        var encoder = JSONLinesEncoder()
         switch spec.format {
         case .ndjson:
-            for record in records { JSONLinesEncoder.append(record, to: &body) }
+            for record in records { encoder.append(record, to: &body) }
         case .array:
             body.append(UInt8(ascii: "["))
             for (position, record) in records.enumerated() {
                 if position > 0 { body.append(UInt8(ascii: ",")) }
-                JSONLinesEncoder.append(record, to: &body)
+                encoder.append(record, to: &body)
                 body.removeLast()  // the line's newline
             }
             body.append(UInt8(ascii: "]"))

@@ -19,7 +19,7 @@ struct AvroRecordDecoderTests {
 
     static func line(_ record: Record) -> String {
         var out: [UInt8] = []
-        JSONLinesEncoder.append(record, to: &out)
+        JSONLinesEncoder.encode([record], into: &out)
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -8,7 +8,7 @@ import Testing
 struct JSONLinesEncoderTests {
     private func line(_ record: Record) throws -> [String: Any] {
         var out: [UInt8] = []
-        JSONLinesEncoder.append(record, to: &out)
+        JSONLinesEncoder.encode([record], into: &out)
         #expect(out.last == 0x0A)
         #expect(out.dropLast().allSatisfy { $0 != 0x0A }, "exactly one line")
         return try #require(JSONSerialization.jsonObject(with: Data(out)) as? [String: Any])
@@ -27,6 +27,31 @@ struct JSONLinesEncoderTests {
         #expect(object["key"] as? String == "AAPL")
         let value = try #require(object["value"] as? [String: Any])
         #expect(value["price"] as? Double == 189.5)
+    }
+
+    @Test("each line of a batch names its own topic and partition, however the batch mixes them")
+    func mixedPartitions() throws {
+        // Same partition number in two topics, a topic name needing escapes,
+        // and returns to a partition seen before: the encoder reuses the last
+        // line start only for the same topic and partition.
+        let coordinates: [(String, Int32)] = [
+            ("a", 0), ("a", 0), ("a", 1), ("b", 1), ("b", 1), ("a", 1), ("a\"b", 0), ("a", 0), ("b", 0),
+        ]
+        let records = try coordinates.enumerated().map { index, coordinate in
+            try JSONRecordDecoder().decode(KafkaMessage(
+                topic: coordinate.0, partition: coordinate.1, offset: Int64(index), value: Array("\(index)".utf8)))
+        }
+        var out: [UInt8] = []
+        JSONLinesEncoder.encode(records, into: &out)
+        let lines = try out.split(separator: 0x0A).map {
+            try #require(JSONSerialization.jsonObject(with: Data($0)) as? [String: Any])
+        }
+        #expect(lines.count == coordinates.count)
+        for (index, line) in lines.enumerated() {
+            #expect(line["topic"] as? String == coordinates[index].0, "line \(index)")
+            #expect(line["partition"] as? Int == Int(coordinates[index].1), "line \(index)")
+            #expect(line["offset"] as? Int == index && line["value"] as? Int == index, "line \(index)")
+        }
     }
 
     @Test("pretty-printed JSON is flattened onto one line")
