@@ -261,19 +261,21 @@ enum AvroDefaults {
 }
 
 /// Logical types as ``Value``s: the one place where Avro's numbers become
-/// dates, times, timestamps and decimals.
+/// dates, times, timestamps and decimals. A time outside the day it counts
+/// into is no time: like a logical type the spec calls invalid, it reads
+/// as its underlying number.
 enum AvroLogical {
     static func int(_ value: Int32, _ logical: AvroType.IntLogical?) -> Value {
         switch logical {
         case .date: .date(value)
-        case .timeMillis: .time(Int64(value) * 1000, .milliseconds)
+        case .timeMillis: (0..<86_400_000).contains(value) ? .time(Int64(value) * 1000, .milliseconds) : .int(Int64(value))
         case nil: .int(Int64(value))
         }
     }
 
     static func long(_ value: Int64, _ logical: AvroType.LongLogical?) -> Value {
         switch logical {
-        case .timeMicros: .time(value, .microseconds)
+        case .timeMicros: (0..<CivilTime.microsPerDay).contains(value) ? .time(value, .microseconds) : .int(value)
         // Millisecond timestamps beyond ±292,000 years would overflow microseconds.
         case .timestampMillis: .timestamp(value.multipliedReportingOverflow(by: 1000).partialValue, .milliseconds, utc: true)
         case .timestampMicros: .timestamp(value, .microseconds, utc: true)

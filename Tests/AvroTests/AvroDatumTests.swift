@@ -55,4 +55,22 @@ struct AvroDatumTests {
         #expect(try Self.json(Self.block(Array(keys.prefix(64)))) != nil)
         #expect(try Self.json(Self.block(keys)) == nil)
     }
+
+    @Test("a time outside its day reads as its number on both paths, never a crash", arguments: [
+        (Int64(-1), Int64(-5)), (86_400_000_000, 86_400_000), (.min, Int64(Int32.min)), (.max, Int64(Int32.max)),
+    ])
+    func timeOutsideTheDay(micros: Int64, millis: Int64) throws {
+        let schema = try AvroSchema(text: """
+            {"type":"record","name":"T","fields":[
+              {"name":"micros","type":{"type":"long","logicalType":"time-micros"}},
+              {"name":"millis","type":{"type":"int","logicalType":"time-millis"}}]}
+            """)
+        let bytes = AvroHostileBytesTests.varint(micros) + AvroHostileBytesTests.varint(millis)
+        let expected = #"{"micros":\#(micros),"millis":\#(millis)}"#
+        #expect(JSONWriter.string(try AvroDecoder().decode(bytes, writer: schema)) == expected)
+        #expect(try transcode(bytes, writer: schema).map { String(decoding: $0, as: UTF8.self) } == expected)
+        // Inside the day, still a time.
+        let inside = AvroHostileBytesTests.varint(86_399_999_999) + AvroHostileBytesTests.varint(0)
+        #expect(JSONWriter.string(try AvroDecoder().decode(inside, writer: schema)) == #"{"micros":"23:59:59.999999","millis":"00:00:00.000"}"#)
+    }
 }
