@@ -50,38 +50,24 @@ public enum CivilTime {
 
     /// `YYYY-MM-DD`.
     public static func appendDate(days: Int64, to out: inout [UInt8]) {
-        let (year, month, day) = date(days: days)
-        if year < 0 { out.append(UInt8(ascii: "-")) }
-        JSONWriter.appendDigits(year.magnitude, width: 4, to: &out)
-        out.append(UInt8(ascii: "-"))
-        JSONWriter.appendDigits(UInt64(month), width: 2, to: &out)
-        out.append(UInt8(ascii: "-"))
-        JSONWriter.appendDigits(UInt64(day), width: 2, to: &out)
+        ASCIIScratch.append(to: &out, capacity: 32) { $0.date(days: days) }
     }
 
     /// `HH:MM:SS.fff` (milliseconds) or `HH:MM:SS.ffffff` (microseconds).
+    /// Beyond a day the hours go on counting; before midnight, a `-` leads.
     public static func appendTime(micros: Int64, precision: Value.TimePrecision, to out: inout [UInt8]) {
-        let seconds = micros / microsPerSecond
-        JSONWriter.appendDigits(UInt64(seconds / 3600), width: 2, to: &out)
-        out.append(UInt8(ascii: ":"))
-        JSONWriter.appendDigits(UInt64(seconds / 60 % 60), width: 2, to: &out)
-        out.append(UInt8(ascii: ":"))
-        JSONWriter.appendDigits(UInt64(seconds % 60), width: 2, to: &out)
-        out.append(UInt8(ascii: "."))
-        let fraction = UInt64(micros % microsPerSecond)
-        switch precision {
-        case .milliseconds: JSONWriter.appendDigits(fraction / 1000, width: 3, to: &out)
-        case .microseconds: JSONWriter.appendDigits(fraction, width: 6, to: &out)
-        }
+        ASCIIScratch.append(to: &out, capacity: 32) { $0.time(micros: micros, precision: precision) }
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.fff[fff]`, with `Z` when the instant is UTC.
     public static func appendTimestamp(micros: Int64, precision: Value.TimePrecision, utc: Bool, to out: inout [UInt8]) {
         let (days, ofDay) = split(micros: micros)
-        appendDate(days: days, to: &out)
-        out.append(UInt8(ascii: "T"))
-        appendTime(micros: ofDay, precision: precision, to: &out)
-        if utc { out.append(UInt8(ascii: "Z")) }
+        ASCIIScratch.append(to: &out, capacity: 64) { scratch in
+            scratch.date(days: days)
+            scratch.byte(UInt8(ascii: "T"))
+            scratch.time(micros: ofDay, precision: precision)
+            if utc { scratch.byte(UInt8(ascii: "Z")) }
+        }
     }
 
     public static func formatTimestamp(micros: Int64, precision: Value.TimePrecision = .milliseconds) -> String {
@@ -162,6 +148,37 @@ public enum CivilTime {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30
         default: 31
+        }
+    }
+}
+
+extension ASCIIScratch {
+    /// At most 27 bytes, for a year of 20 digits: 13 for any `Value.date`.
+    fileprivate mutating func date(days: Int64) {
+        let (year, month, day) = CivilTime.date(days: days)
+        if year < 0 { byte(UInt8(ascii: "-")) }
+        digits(year.magnitude, width: 4)
+        byte(UInt8(ascii: "-"))
+        digits(UInt64(month), width: 2)
+        byte(UInt8(ascii: "-"))
+        digits(UInt64(day), width: 2)
+    }
+
+    /// 15 bytes for a time of day, at most 24 for any microseconds.
+    fileprivate mutating func time(micros: Int64, precision: Value.TimePrecision) {
+        if micros < 0 { byte(UInt8(ascii: "-")) }
+        let micros = micros.magnitude
+        let seconds = micros / UInt64(CivilTime.microsPerSecond)
+        digits(seconds / 3600, width: 2)
+        byte(UInt8(ascii: ":"))
+        digits(seconds / 60 % 60, width: 2)
+        byte(UInt8(ascii: ":"))
+        digits(seconds % 60, width: 2)
+        byte(UInt8(ascii: "."))
+        let fraction = micros % UInt64(CivilTime.microsPerSecond)
+        switch precision {
+        case .milliseconds: digits(fraction / 1000, width: 3)
+        case .microseconds: digits(fraction, width: 6)
         }
     }
 }

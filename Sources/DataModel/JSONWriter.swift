@@ -127,26 +127,9 @@ public enum JSONWriter {
 
     /// Decimal digits without going through `String`.
     public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        appendDigits(value.magnitude, to: &out)
-    }
-
-    /// Decimal digits, zero-padded to at least `width` (at most 20), in one append.
-    static func appendDigits(_ value: UInt64, width: Int = 1, to out: inout [UInt8]) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var index = digits.count
-            var rest = value
-            repeat {
-                index -= 1
-                digits[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-            } while rest > 0
-            let padded = digits.count - min(width, digits.count)
-            while index > padded {
-                index -= 1
-                digits[index] = UInt8(ascii: "0")
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
+        ASCIIScratch.append(to: &out, capacity: 20) { scratch in
+            if value < 0 { scratch.byte(UInt8(ascii: "-")) }
+            scratch.digits(value.magnitude)
         }
     }
 

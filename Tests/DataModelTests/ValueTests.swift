@@ -179,6 +179,19 @@ struct CivilTimeTests {
         #expect(CivilTime.formatTimestamp(micros: micros, precision: precision) == text)
     }
 
+    @Test("a time is written whatever its microseconds: hours go on past a day, a minus sign before midnight")
+    func timesOutsideTheDay() {
+        func time(_ micros: Int64) -> String {
+            var out: [UInt8] = []
+            CivilTime.appendTime(micros: micros, precision: .microseconds, to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(time(3_723_000_004) == "01:02:03.000004")
+        #expect(time(-1) == "-00:00:00.000001")
+        #expect(time(.min) == "-2562047788:00:54.775808")
+        #expect(time(.max) == "2562047788:00:54.775807")
+    }
+
     @Test("formatted timestamps parse back to the same instant")
     func roundTrips() {
         // An odd step, so every field takes many values, small ones included.
