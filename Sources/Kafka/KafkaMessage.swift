@@ -80,15 +80,15 @@ extension KafkaMessage {
 }
 
 /// One allocation and one memcpy; `nil` stays `nil` (a null key or tombstone value).
+///
+/// Built from a buffer, not with `init(unsafeUninitializedCapacity:)`: that
+/// initializer reaches the array storage's type through the runtime's
+/// generic metadata cache on every call, which took as long as the
+/// allocation itself (perf: 2.5 % of a JSON drain; 80 → 40 ns a copy).
 @inline(__always)
 func copyBytes(_ pointer: UnsafeRawPointer?, _ count: Int) -> [UInt8]? {
     guard let pointer else { return nil }
-    return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-        if count > 0 {
-            buffer.baseAddress!.initialize(from: pointer.assumingMemoryBound(to: UInt8.self), count: count)
-        }
-        initialized = count
-    }
+    return Array(UnsafeRawBufferPointer(start: pointer, count: count))
 }
 
 @inline(__always)
