@@ -52,14 +52,15 @@ extension ConsumerLoop {
         guard let sink else { return }
         let writer = writer ?? BackgroundWrite(name: spec.name)
         self.writer = writer
-        let handed = batch
-        batch = spareBatch ?? Batch(capacity: spec.batch.maxRecords)
+        // Handed over, not copied: the writer frees the records.
+        var handed = spareBatch ?? Batch(capacity: spec.batch.maxRecords)
+        swap(&handed, &batch)
         spareBatch = nil
-        inFlight = handed
+        writeInFlight = true
         let target = UncheckedSink(sink)
         let instruments = instruments
         let clock = clock
-        writer.start {
+        writer.start(handed) { handed in
             let started = clock.now
             defer { instruments.sinkWriteDuration(sink: target.sink.kind).record(clock.now - started) }
             return Result { () throws(PipelineError) in try target.sink.write(SinkBatch(records: handed.records, offsets: handed.offsets)) }
@@ -72,9 +73,9 @@ extension ConsumerLoop {
     /// holds back the one filled meanwhile: that one is dropped unwritten
     /// and its partitions rewound, to be read again after the retry.
     func settleInFlight() throws {
-        guard let handed = inFlight, let writer else { return }
-        let outcome = writer.wait()
-        inFlight = nil
+        guard writeInFlight, let writer else { return }
+        let (outcome, handed) = writer.wait()
+        writeInFlight = false
         let newer = batch
         batch = handed
         switch outcome {
@@ -284,14 +285,14 @@ extension ConsumerLoop {
             settings.onBatchCommitted?(finished - started, batch.consumed)
         }
         stats.messagesConsumed += Int64(batch.consumed)
-        stats.recordsWritten += Int64(batch.records.count)
+        stats.recordsWritten += Int64(batch.written)
         stats.batches += 1
         stats.lastBatchAt = Date()
-        stats.lastBatchRecords = batch.records.count
+        stats.lastBatchRecords = batch.written
         stats.lastBatchDuration = batch.startedAt.map { finished - $0 }
         logger.debug(
             "batch committed",
-            metadata: ["batch_id": "\(stats.batches)", "records": "\(batch.records.count)", "consumed": "\(batch.consumed)",
+            metadata: ["batch_id": "\(stats.batches)", "records": "\(batch.written)", "consumed": "\(batch.consumed)",
                        "dead_letters": "\(batch.deadLetters.count)", "partitions": "\(batch.partitions.count)"])
         batch.removeAll()
         reportStageCounts()

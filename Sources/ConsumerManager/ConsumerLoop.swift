@@ -29,8 +29,8 @@ final class ConsumerLoop {
     var deadLetters: DeadLetterWriter?
 
     var batch: Batch
-    /// The batch the background writer is writing; `batch` fills meanwhile.
-    var inFlight: Batch?
+    /// The background writer has a batch (and holds it); `batch` fills meanwhile.
+    var writeInFlight = false
     /// An emptied batch kept for its capacity.
     var spareBatch: Batch?
     /// Writes batches while the loop goes on (sinks the consumer commits
@@ -195,7 +195,7 @@ final class ConsumerLoop {
             runtime.beat(at: now)
             for command in runtime.takeCommands() where try apply(command) == .stop { return }
             if let failure = pendingFailure { throw failure }
-            if inFlight != nil, writer?.isDone == true { try settleInFlight() }
+            if writeInFlight, writer?.isDone == true { try settleInFlight() }
             if let pending = pendingFlush {
                 if now >= pending.nextAttempt { try attemptFlush() }
             } else if let started = batch.startedAt, now - started >= maxWait {
@@ -289,9 +289,9 @@ final class ConsumerLoop {
     /// dropped before closing (closing runs the revoke callback).
     private func abandon() {
         // The sink may be closed only once the writer has let go of it.
-        if inFlight != nil {
+        if writeInFlight {
             _ = writer?.wait()
-            inFlight = nil
+            writeInFlight = false
         }
         dropBatch()
         pendingFlush = nil
@@ -355,7 +355,7 @@ final class ConsumerLoop {
     /// retry, a held partition's retry, the progress refresh.
     private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
         // A background write's commit should not wait for the next record.
-        var wake = now + (inFlight == nil ? Self.idlePollTimeout : Self.writeCheckInterval)
+        var wake = now + (!writeInFlight ? Self.idlePollTimeout : Self.writeCheckInterval)
         wake = min(wake, nextRefresh)
         if let pending = pendingFlush {
             wake = min(wake, pending.nextAttempt)

@@ -102,6 +102,16 @@ public struct Batch {
         }
     }
 
+    /// Records for the sink, counted per partition: the same as
+    /// `records.count` until ``releaseRecords()``.
+    public var written: Int { partitions.reduce(0) { $0 + $1.written } }
+
+    /// The sink has every record: frees them, keeping the capacity and what
+    /// the commit needs (offsets, counts).
+    public mutating func releaseRecords() {
+        records.removeAll(keepingCapacity: true)
+    }
+
     /// The offsets to store and commit once the batch is durable: next to read per partition.
     public var offsets: [TopicPartitionOffset] {
         partitions.map { TopicPartitionOffset($0.partition, offset: $0.lastOffset + 1) }
