@@ -77,7 +77,9 @@ extension ConsumerLoop {
         let (outcome, handed) = writer.wait()
         writeInFlight = false
         let newer = batch
-        batch = handed
+        // Consumed, so `batch` holds the only reference and reuses its
+        // storage; a second one made `removeAll` allocate anew (perf).
+        batch = consume handed
         switch outcome {
         case .success(.written):
             commitBatch()

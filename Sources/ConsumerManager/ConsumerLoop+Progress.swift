@@ -120,7 +120,8 @@ extension ConsumerLoop {
             instruments.sequenceOutOfOrder.increment(by: sequence.outOfOrder - reported.sequence.outOfOrder)
             reported.sequence = sequence
         }
-        for sample in path.takeDecodeSamples() { instruments.decodeDuration(format: spec.format.type.rawValue).record(sample) }
+        let decodeDuration = instruments.decodeDuration(format: spec.format.type.rawValue)
+        for sample in path.takeDecodeSamples() { decodeDuration.record(sample) }
     }
 }
 

@@ -40,7 +40,12 @@ final class ConsumerLoop {
     let maxWait: Duration
     /// The batch's sink write or dead letters failed transiently; retried at
     /// `nextAttempt`, every partition paused meanwhile.
-    var pendingFlush: PendingFlush?
+    var pendingFlush: PendingFlush? {
+        didSet { flushIsPending = pendingFlush != nil }
+    }
+    /// `pendingFlush != nil`, asked once per record: testing the optional
+    /// itself copied the pending state out each time (perf).
+    private(set) var flushIsPending = false
 
     /// Assigned partitions and what we know about them.
     var partitions: [TopicPartition: PartitionProgress] = [:]
@@ -232,7 +237,7 @@ final class ConsumerLoop {
             // librdkafka forgets what it fetched past a seek; this burst was
             // taken before it, so the rest of a rewound partition goes too.
             if !rewound.isEmpty, rewound.contains(message.topicPartition) { continue }
-            if pendingFlush != nil || awaitingSinkOffsets.contains(message.topicPartition) {
+            if flushIsPending || (!awaitingSinkOffsets.isEmpty && awaitingSinkOffsets.contains(message.topicPartition)) {
                 // Every partition is paused while a flush waits; a record
                 // fetched before the pause is read again later.
                 try rewind(to: message)
