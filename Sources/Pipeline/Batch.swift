@@ -38,8 +38,9 @@ public struct Batch {
     /// Nothing read since the last commit.
     public var isEmpty: Bool { partitions.isEmpty }
 
-    /// A record for the sink; its offset completes with the batch.
-    public mutating func add(_ record: Record, at now: @autoclosure () -> ContinuousClock.Instant) {
+    /// A record for the sink; its offset completes with the batch. Taken,
+    /// not copied: the caller's last use of it.
+    public mutating func add(_ record: consuming Record, at now: @autoclosure () -> ContinuousClock.Instant) {
         complete(record.message, at: now())
         partitions[lastIndex].written += 1
         records.append(record)

@@ -106,19 +106,23 @@ public final class RecordPath {
 
     public func process(_ message: KafkaMessage) -> Outcome {
         counts[0].input += 1
-        var record: Record
+        let decoded: Record
         let sampled = counts[0].input % Self.sampleEvery == 0 && decodeSamples.count < 1024
         let started = sampled ? ContinuousClock.now : nil
         do {
-            record = try decoder.decode(message)
+            decoded = try decoder.decode(message)
             if let started { decodeSamples.append(ContinuousClock.now - started) }
         } catch {
             if error.isRetriable { return settle(0, .fail(error), Record(message: message, value: .null)) }
             return settle(0, decodePolicy.disposition(Rejection(error)), Record(message: message, value: .null))
         }
         counts[0].kept += 1
-        // Tombstones carry no fields: they pass through (a compacted topic's deletes).
-        if case .null = record.value { return .keep(record) }
+        // Handed on, not copied, when no stage runs (perf: the copy and its
+        // release were 2 % of a JSON drain). Tombstones carry no fields: they
+        // pass through (a compacted topic's deletes).
+        if stages.isEmpty { return .keep(decoded) }
+        if case .null = decoded.value { return .keep(decoded) }
+        var record = decoded
         for (index, stage) in stages.enumerated() {
             counts[index + 1].input += 1
             let disposition = stage.process(&record)
