@@ -60,10 +60,10 @@ extension ConsumerLoop {
         let target = UncheckedSink(sink)
         let instruments = instruments
         let clock = clock
-        writer.start(handed) { handed in
+        writer.start(handed) { batch in
             let started = clock.now
             defer { instruments.sinkWriteDuration(sink: target.sink.kind).record(clock.now - started) }
-            return Result { () throws(PipelineError) in try target.sink.write(SinkBatch(records: handed.records, offsets: handed.offsets)) }
+            return Result { () throws(PipelineError) in try target.sink.write(SinkBatch(records: batch.records, offsets: batch.offsets)) }
         }
     }
 

@@ -360,7 +360,7 @@ final class ConsumerLoop {
     /// retry, a held partition's retry, the progress refresh.
     private func pollTimeout(_ now: ContinuousClock.Instant) -> Duration {
         // A background write's commit should not wait for the next record.
-        var wake = now + (!writeInFlight ? Self.idlePollTimeout : Self.writeCheckInterval)
+        var wake = now + (writeInFlight ? Self.writeCheckInterval : Self.idlePollTimeout)
         wake = min(wake, nextRefresh)
         if let pending = pendingFlush {
             wake = min(wake, pending.nextAttempt)

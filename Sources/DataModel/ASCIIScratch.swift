@@ -15,7 +15,10 @@ struct ASCIIScratch {
         }
     }
 
+    // The preconditions cost a comparison each; an overrun would write
+    // past the end of the stack allocation in a release build.
     mutating func byte(_ byte: UInt8) {
+        precondition(count < buffer.count, "ASCIIScratch overrun")
         buffer[count] = byte
         count += 1
     }
@@ -29,6 +32,7 @@ struct ASCIIScratch {
             rest /= 10
         }
         length = max(length, min(width, 20))
+        precondition(count + length <= buffer.count, "ASCIIScratch overrun")
         rest = value
         var index = count + length
         while index > count {
