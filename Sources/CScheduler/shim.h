@@ -27,15 +27,21 @@ struct csched_attr {
 // policy and nice value. For a normal thread, Linux 6.12 and later (EEVDF)
 // take sched_runtime as the slice it requests: a shorter slice means an
 // earlier deadline, so the thread runs soon after it wakes. Earlier kernels
-// ignore the field. Returns 0, or -1 with errno set.
+// ignore the field. Returns 0, or -1 with errno set. A thread that already
+// has the slice it asks for makes no system call: the server's pool threads
+// ask once per connection they start serving.
 static inline int csched_request_slice(uint64_t nanoseconds) {
+    static __thread uint64_t granted;
+    if (granted == nanoseconds) return 0;
     struct csched_attr attr;
     memset(&attr, 0, sizeof attr);
     if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -1;
     attr.size = sizeof attr;
     attr.sched_flags = 0;
     attr.sched_runtime = nanoseconds;
-    return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return -1;
+    granted = nanoseconds;
+    return 0;
 }
 
 #endif

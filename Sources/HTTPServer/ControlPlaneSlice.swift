@@ -13,8 +13,9 @@ public enum ControlPlaneSlice {
     /// The shortest slice Linux accepts.
     public static let nanoseconds: UInt64 = 100_000
 
-    /// Asks for the short slice for the calling thread. Idempotent; two
-    /// system calls (read the thread's attributes, write them back).
+    /// Asks for the short slice for the calling thread: two system calls
+    /// (read the thread's attributes, write them back) the first time, none
+    /// after (the shim remembers per thread).
     public static func requestForCurrentThread() {
         _ = csched_request_slice(nanoseconds)
     }
