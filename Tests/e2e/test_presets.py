@@ -220,10 +220,7 @@ class Presets(unittest.TestCase):
         wait_for(lambda: len(self.lines("avro-quotes", live=True)) == 4, timeout=60, message="4 Avro records")
         # Keyless records spread over the topic's partitions: order by the record's own number.
         values = sorted((line["value"] for line in self.lines("avro-quotes")), key=lambda value: value["price"])
-        self.assertEqual(values, [{
-            "symbol": f"Q\"{i}\n", "price": f"{i}.05", "at": "2025-11-23T17:19:34.891Z", "side": "SELL" if i % 2 else "BUY",
-            "venue": None if i % 2 else "XNAS", "ratio": 0.1, "fills": list(range(i)), "tags": {"é": i / 4, "b": -1.5}}
-            for i in range(4)])
+        self.assertEqual(values, [record["value"] for record in records])
         _, status = self.server.json("GET", "/consumers/avro-quotes/status")
         self.assertEqual(status["stats"]["records_written"], 4)
 
