@@ -24,28 +24,38 @@ public enum DataPathPriority {
 
     /// Gives the calling thread the data path's nice value.
     public static func applyToCurrentThread() {
-        let value = nice
+        apply(nice)
+    }
+
+    fileprivate static func apply(_ value: Int32) {
         guard value > 0 else { return }
         // PRIO_PROCESS with 0 names the calling thread on Linux.
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, value)
     }
 
     /// Registers the interceptor that renices librdkafka's threads as they start.
+    ///
+    /// The value is taken now and travels in the interceptor's opaque
+    /// pointer: librdkafka starts its threads asynchronously, and a thread
+    /// that read ``nice`` when it got to run would miss a value set only
+    /// while the client was created.
     static func install(on conf: OpaquePointer) {
-        guard nice > 0 else { return }
-        _ = rd_kafka_conf_interceptor_add_on_new(conf, "consumerd.data-path-priority", onNew, nil)
+        let value = nice
+        guard value > 0 else { return }
+        _ = rd_kafka_conf_interceptor_add_on_new(
+            conf, "consumerd.data-path-priority", onNew, UnsafeMutableRawPointer(bitPattern: Int(value)))
     }
 }
 
 private let onNew: @convention(c) (
     OpaquePointer?, OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<CChar>?, Int
-) -> rd_kafka_resp_err_t = { handle, _, _, _, _ in
-    rd_kafka_interceptor_add_on_thread_start(handle, "consumerd.data-path-priority", onThreadStart, nil)
+) -> rd_kafka_resp_err_t = { handle, _, value, _, _ in
+    rd_kafka_interceptor_add_on_thread_start(handle, "consumerd.data-path-priority", onThreadStart, value)
 }
 
 private let onThreadStart: @convention(c) (
     OpaquePointer?, rd_kafka_thread_type_t, UnsafePointer<CChar>?, UnsafeMutableRawPointer?
-) -> rd_kafka_resp_err_t = { _, _, _, _ in
-    DataPathPriority.applyToCurrentThread()
+) -> rd_kafka_resp_err_t = { _, _, _, value in
+    DataPathPriority.apply(Int32(truncatingIfNeeded: Int(bitPattern: value)))
     return RD_KAFKA_RESP_ERR_NO_ERROR
 }
