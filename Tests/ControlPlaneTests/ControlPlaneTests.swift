@@ -191,7 +191,9 @@ struct ControlPlaneTests {
             try Kcat.produce((0..<5).map { #"{"m":\#($0)}"# }, topic: topic, bootstrap: bootstrap)
         }
         #expect(await eventually { (try? fixture.manager.status("metered").stats.recordsWritten) == 5 })
-        try await Task.sleep(for: .milliseconds(1500))  // one lag refresh after the commit
+        // The lag is refreshed periodically: wait for a refresh after the commit.
+        let caughtUp = #"consumerd_consumer_lag_messages{consumer="metered",topic="\#(topic)",partition="0"} 0"#
+        #expect(await eventuallyAsync { await fixture.request(.get, "/metrics").text.contains(caughtUp) })
         _ = await fixture.request(.get, "/consumers/nope")
 
         let reply = await fixture.request(.get, "/metrics")
