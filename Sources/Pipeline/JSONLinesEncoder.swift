@@ -25,34 +25,42 @@ public struct JSONLinesEncoder {
     public static func encode(_ records: [Record], into buffer: inout [UInt8]) {
         buffer.removeAll(keepingCapacity: true)
         var encoder = JSONLinesEncoder()
-        for record in records {
-            encoder.append(record, to: &buffer)
+        // Each record is lent by address. Handed to `append` as a value (from
+        // `for … in`, a subscript or a span alike) it was copied first: a
+        // retain and a release of each of its arrays, 3 % of an Avro drain.
+        records.withUnsafeBufferPointer { records in
+            for index in records.indices {
+                encoder.appendLine(of: records.baseAddress! + index, to: &buffer)
+            }
         }
     }
 
     /// Appends the record's line, newline included.
     public mutating func append(_ record: Record, to out: inout [UInt8]) {
-        let message = record.message
-        if message.partition != lineStartPartition || message.topic != lineStartTopic {
+        withUnsafePointer(to: record) { appendLine(of: $0, to: &out) }
+    }
+
+    private mutating func appendLine(of record: UnsafePointer<Record>, to out: inout [UInt8]) {
+        if record.pointee.message.partition != lineStartPartition || record.pointee.message.topic != lineStartTopic {
             lineStart.removeAll(keepingCapacity: true)
             lineStart.append(literal: #"{"topic":"#)
-            JSONWriter.appendString(message.topic, to: &lineStart)
+            JSONWriter.appendString(record.pointee.message.topic, to: &lineStart)
             lineStart.append(literal: #","partition":"#)
-            JSONWriter.appendInteger(Int64(message.partition), to: &lineStart)
+            JSONWriter.appendInteger(Int64(record.pointee.message.partition), to: &lineStart)
             lineStart.append(literal: #","offset":"#)
-            lineStartTopic = message.topic
-            lineStartPartition = message.partition
+            lineStartTopic = record.pointee.message.topic
+            lineStartPartition = record.pointee.message.partition
         }
         out.append(contentsOf: lineStart)
-        JSONWriter.appendInteger(message.offset, to: &out)
+        JSONWriter.appendInteger(record.pointee.message.offset, to: &out)
         out.append(literal: #","timestamp":"#)
-        if let timestamp = message.timestamp {
+        if let timestamp = record.pointee.message.timestamp {
             JSONWriter.appendInteger(timestamp, to: &out)
         } else {
             out.append(literal: "null")
         }
         out.append(literal: #","key":"#)
-        if let key = message.key {
+        if let key = record.pointee.message.key {
             if UTF8Validation.isValid(key) {
                 JSONWriter.appendString(key, to: &out)
             } else {
@@ -63,7 +71,7 @@ public struct JSONLinesEncoder {
             out.append(literal: "null")
         }
         out.append(literal: #","value":"#)
-        Self.appendValue(record.value, to: &out)
+        Self.appendValue(record.pointee.value, to: &out)
         out.append(literal: "}\n")
     }
 
