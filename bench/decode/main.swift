@@ -36,6 +36,30 @@ for i in 0..<count {
                                      value: ConfluentWireFormat.frame(schemaID: 1, payload: try encoder.encode(value))))
 }
 
+/// The same JSON with a space after every `,` and `:` between tokens, as
+/// Python's `json.dumps` (the seeds' producers, and `bench/run`'s) writes it.
+func spaced(_ json: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    var inString = false
+    var escaped = false
+    for byte in json {
+        out.append(byte)
+        if inString {
+            if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+        } else if byte == UInt8(ascii: "\"") {
+            inString = true
+        } else if byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") {
+            out.append(UInt8(ascii: " "))
+        }
+    }
+    return out
+}
+let spacedMessages = jsonMessages.map { message -> KafkaMessage in
+    var copy = message
+    copy.value = spaced(message.value!)
+    return copy
+}
+
 /// Best-of-five nanoseconds per record for `body` over every message.
 @discardableResult
 func measure(_ name: String, _ messages: [KafkaMessage], _ body: (KafkaMessage, inout [UInt8]) throws -> Void) rethrows -> Double {
@@ -69,6 +93,7 @@ let stripped = avroMessages.map { message -> KafkaMessage in
 }
 print("decode cost per record, \(count) market trades (\(jsonMessages[0].value!.count) bytes JSON, \(stripped[0].value!.count) bytes Avro)")
 try measure("JSON: validate (no stage reads fields)", jsonMessages) { message, _ in _ = try json.decode(message) }
+try measure("JSON: validate, spaced as json.dumps writes", spacedMessages) { message, _ in _ = try json.decode(message) }
 try measure("JSON: validate + parse into values", jsonMessages) { message, _ in
     var record = try json.decode(message)
     _ = try record.structuredValue()
