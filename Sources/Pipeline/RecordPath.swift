@@ -82,6 +82,12 @@ public final class RecordPath {
     private let decodePolicy: RejectionPolicy
     private let stages: [any RecordStage]
     /// Per stage, decode first: cumulative counts of this run.
+    ///
+    /// Updated twice per record per stage on the one thread that owns the
+    /// path, never while another access is open: the runtime's exclusivity
+    /// check (a thread-local lookup each time) cost more than the counting,
+    /// 1.3 % of a JSON drain.
+    @exclusivity(unchecked)
     public private(set) var counts: [StageCounts]
     /// Decode durations of every 64th record: timing each would cost more
     /// than some decodes do.
