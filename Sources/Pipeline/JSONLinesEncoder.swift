@@ -26,8 +26,9 @@ public struct JSONLinesEncoder {
         buffer.removeAll(keepingCapacity: true)
         var encoder = JSONLinesEncoder()
         // Each record is lent by address. Handed to `append` as a value (from
-        // `for … in`, a subscript or a span alike) it was copied first: a
-        // retain and a release of each of its arrays, 3 % of an Avro drain.
+        // `for … in`, a subscript or a span alike) it was copied first, a
+        // retain and a release of each of its arrays (perf: 1.8 % of an Avro
+        // drain).
         records.withUnsafeBufferPointer { records in
             for index in records.indices {
                 encoder.appendLine(of: records.baseAddress! + index, to: &buffer)
