@@ -226,14 +226,25 @@ final class ConsumerLoop {
     /// The records of one poll, in order. Returns false once batch mode has
     /// read its limit (the shutdown drains and commits what was handled).
     private func handleBurst() throws -> Bool {
-        defer { burst.removeAll(keepingCapacity: true) }
         // Seeks made inside the poll (rebalance callbacks) came before the
         // burst was taken: librdkafka already left out what they outdated.
         rewound.removeAll(keepingCapacity: true)
         guard !burst.isEmpty else { return true }
         heardFromBroker = true
         if stats.firstRecordAt == nil { stats.firstRecordAt = Date() }
-        for message in burst {
+        // Messages are moved out of the burst one by one (reversed once,
+        // then taken from the end), not copied out and destroyed with the
+        // burst afterwards (perf: 3 % of a JSON drain). The burst's storage
+        // goes back for the next poll; what batch mode leaves is dropped.
+        var messages: [KafkaMessage] = []
+        swap(&messages, &burst)
+        defer {
+            messages.removeAll(keepingCapacity: true)
+            swap(&messages, &burst)
+        }
+        // Through the buffer, whose swaps move: Array's own copied each message.
+        messages.withUnsafeMutableBufferPointer { $0.reverse() }
+        while let message = messages.popLast() {
             // librdkafka forgets what it fetched past a seek; this burst was
             // taken before it, so the rest of a rewound partition goes too.
             if !rewound.isEmpty, rewound.contains(message.topicPartition) { continue }
