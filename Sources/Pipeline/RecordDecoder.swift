@@ -101,7 +101,6 @@ public final class AvroRecordDecoder: RecordDecoder {
 
     public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
         guard let bytes = message.value else { return Record(message: message, value: .null) }
-        let coordinates = RecordCoordinates(message)
         do throws(PipelineError) {
             let payload: ArraySlice<UInt8>
             let writer: AvroSchema
@@ -129,7 +128,9 @@ public final class AvroRecordDecoder: RecordDecoder {
             let value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: writerKey) }
             return Record(message: message, value: .structured(value))
         } catch {
-            throw error.at(coordinates)
+            // Built only for a failure: it copies the topic name, whose
+            // reference count every record of the topic shares.
+            throw error.at(RecordCoordinates(message))
         }
     }
 
