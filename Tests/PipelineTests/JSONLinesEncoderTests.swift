@@ -94,10 +94,17 @@ struct JSONLinesEncoderTests {
         }
     }
 
-    @Test("integers encode exactly at the extremes", arguments: [0, 7, -1, Int64.max, Int64.min])
+    /// Every length's first and last number, both signs, and the extremes.
+    static let integerEdges: [Int64] = [0, 7, -1, Int64.max, Int64.min, Int64.min + 1]
+        + (1...18).flatMap { exponent -> [Int64] in
+            let power = (0..<exponent).reduce(Int64(1)) { product, _ in product * 10 }
+            return [power - 1, power, power + 1, -(power - 1), -power]
+        }
+
+    @Test("integers encode exactly at every length's edges and the extremes", arguments: integerEdges)
     func integers(value: Int64) {
-        var out: [UInt8] = []
+        var out: [UInt8] = [UInt8(ascii: "x")]
         JSONWriter.appendInteger(value, to: &out)
-        #expect(String(decoding: out, as: UTF8.self) == String(value))
+        #expect(String(decoding: out, as: UTF8.self) == "x" + String(value))
     }
 }
