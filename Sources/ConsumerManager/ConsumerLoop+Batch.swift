@@ -286,15 +286,16 @@ extension ConsumerLoop {
             instruments.batchCompleted(after: finished - started, maxWait: maxWait)
             settings.onBatchCommitted?(finished - started, batch.consumed)
         }
+        let written = batch.written
         stats.messagesConsumed += Int64(batch.consumed)
-        stats.recordsWritten += Int64(batch.written)
+        stats.recordsWritten += Int64(written)
         stats.batches += 1
         stats.lastBatchAt = Date()
-        stats.lastBatchRecords = batch.written
+        stats.lastBatchRecords = written
         stats.lastBatchDuration = batch.startedAt.map { finished - $0 }
         logger.debug(
             "batch committed",
-            metadata: ["batch_id": "\(stats.batches)", "records": "\(batch.written)", "consumed": "\(batch.consumed)",
+            metadata: ["batch_id": "\(stats.batches)", "records": "\(written)", "consumed": "\(batch.consumed)",
                        "dead_letters": "\(batch.deadLetters.count)", "partitions": "\(batch.partitions.count)"])
         batch.removeAll()
         reportStageCounts()
