@@ -1,6 +1,7 @@
 #ifndef CONSUMERD_CSCHEDULER_SHIM_H
 #define CONSUMERD_CSCHEDULER_SHIM_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,21 +28,30 @@ struct csched_attr {
 // policy and nice value. For a normal thread, Linux 6.12 and later (EEVDF)
 // take sched_runtime as the slice it requests: a shorter slice means an
 // earlier deadline, so the thread runs soon after it wakes. Earlier kernels
-// ignore the field. Returns 0, or -1 with errno set. A thread that already
-// has the slice it asks for makes no system call: the server's pool threads
-// ask once per connection they start serving.
+// ignore the field. Returns 0, or -1 with errno set. A thread asks the
+// kernel once per slice and keeps the answer, refusal included: the
+// server's pool threads ask once per connection they start serving, and a
+// kernel (or seccomp filter) that refused once refuses again.
 static inline int csched_request_slice(uint64_t nanoseconds) {
-    static __thread uint64_t granted;
-    if (granted == nanoseconds) return 0;
+    static __thread uint64_t asked;
+    static __thread int answer;
+    static __thread int answerErrno;
+    if (asked == nanoseconds) {
+        errno = answerErrno;
+        return answer;
+    }
     struct csched_attr attr;
     memset(&attr, 0, sizeof attr);
-    if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0) return -1;
-    attr.size = sizeof attr;
-    attr.sched_flags = 0;
-    attr.sched_runtime = nanoseconds;
-    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return -1;
-    granted = nanoseconds;
-    return 0;
+    answer = (int)syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0);
+    if (answer == 0) {
+        attr.size = sizeof attr;
+        attr.sched_flags = 0;
+        attr.sched_runtime = nanoseconds;
+        answer = (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+    }
+    answerErrno = answer == 0 ? 0 : errno;
+    asked = nanoseconds;
+    return answer;
 }
 
 #endif

@@ -15,7 +15,7 @@ public enum ControlPlaneSlice {
 
     /// Asks for the short slice for the calling thread: two system calls
     /// (read the thread's attributes, write them back) the first time, none
-    /// after (the shim remembers per thread).
+    /// after (the shim remembers the answer per thread, a refusal too).
     public static func requestForCurrentThread() {
         _ = csched_request_slice(nanoseconds)
     }
