@@ -152,6 +152,7 @@ let package = Package(
             name: "ConsumerManager",
             dependencies: [
                 "CCrypto",
+                "CScheduler",
                 "DataModel",
                 "HTTPClient",
                 "Kafka",

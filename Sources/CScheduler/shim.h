@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 // The kernel's struct sched_attr (linux/sched/types.h), under a name of its
@@ -52,6 +53,14 @@ static inline int csched_request_slice(uint64_t nanoseconds) {
     answerErrno = answer == 0 ? 0 : errno;
     asked = nanoseconds;
     return answer;
+}
+
+// Names the calling thread: what /proc/<pid>/task/<tid>/comm, top -H, ps -L
+// and perf show. The kernel keeps the first 15 bytes. prctl(2) is
+// variadic, which Swift cannot call; glibc's pthread_setname_np is hidden
+// behind _GNU_SOURCE and refuses longer names instead of cutting them.
+static inline int cthread_set_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
 }
 
 #endif

@@ -179,9 +179,7 @@ public final class AlertNotifier: Sendable {
             return !state.started
         }
         guard first else { return }
-        let thread = Thread { [self] in deliverUntilStopped() }
-        thread.name = "cd-alerts"
-        thread.start()
+        Thread.start(named: "cd-alerts") { [self] in deliverUntilStopped() }
     }
 
     /// Stops after the event in flight; what is still queued is not sent.

@@ -29,12 +29,10 @@ final class BackgroundWrite: @unchecked Sendable {
     private let finished = Atomic<Bool>(false)
 
     init(name: String) {
-        let thread = Thread { [self] in
+        Thread.start(named: "cd-write-\(name)") { [self] in
             DataPathPriority.applyToCurrentThread()
             run()
         }
-        thread.name = String("cd-write-\(name)".prefix(15))
-        thread.start()
     }
 
     /// Starts writing `batch`; the previous write must have been waited for.

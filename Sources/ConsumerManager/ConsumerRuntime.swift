@@ -75,14 +75,11 @@ final class ConsumerRuntime: Sendable {
 
     /// Starts the consumer thread.
     func start() {
-        let thread = Thread { [self] in
+        Thread.start(named: "cd-\(spec.name)") { [self] in
             DataPathPriority.applyToCurrentThread()
             ConsumerLoop(runtime: self, spec: spec, settings: settings).run()
             settings.onExit(self)
         }
-        // Linux limits thread names to 15 bytes.
-        thread.name = String("cd-\(spec.name)".prefix(15))
-        thread.start()
     }
 
     // MARK: Commands (any thread)

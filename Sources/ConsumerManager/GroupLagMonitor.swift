@@ -67,7 +67,7 @@ public final class GroupLagMonitor: Sendable {
 
     /// Samples every `interval` until ``stop()``; `targets` says whom.
     func start(targets: @escaping @Sendable () -> [Target]) {
-        let thread = Thread { [self] in
+        Thread.start(named: "cd-lag-monitor") { [self] in
             while !state.withLock({ $0.stopped }) {
                 let started = ContinuousClock.now
                 measure(targets())
@@ -75,8 +75,6 @@ public final class GroupLagMonitor: Sendable {
                 if rest > .zero { Thread.sleep(forTimeInterval: rest.timeInterval) }
             }
         }
-        thread.name = "cd-lag-monitor"
-        thread.start()
     }
 
     func stop() {

@@ -40,7 +40,7 @@ final class BlockingCalls: Sendable {
                 finish(.failure(HTTPError(
                     status: 504, code: "kafka_timeout", message: "the Kafka cluster did not answer within \(timeout)")))
             }
-            let thread = Thread { [self] in
+            Thread.start(named: "cd-blocking-call") { [self] in
                 defer { self.running.subtract(1, ordering: .relaxed) }
                 do throws(ConsumerManagerError) {
                     finish(.success(try work()))
@@ -49,8 +49,6 @@ final class BlockingCalls: Sendable {
                 }
                 timer.cancel()
             }
-            thread.name = "cd-blocking-call"
-            thread.start()
         }
         return try result.get()
     }

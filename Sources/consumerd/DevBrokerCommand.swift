@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ConsumerManager
 import Kafka
 import Logging
 import ServiceLifecycle
@@ -77,7 +78,7 @@ struct DevBrokerCommand: AsyncParsableCommand {
 /// Fault commands for a `dev-broker --control`, read on a thread of their own.
 enum FaultControl {
     static func start(cluster: EmbeddedCluster, logger: Logger) {
-        let thread = Thread {
+        Thread.start(named: "fault-control") {
             while let line = readLine() {
                 let answer: String
                 do {
@@ -90,8 +91,6 @@ enum FaultControl {
                 FileHandle.standardOutput.write(Data((answer + "\n").utf8))
             }
         }
-        thread.name = "fault-control"
-        thread.start()
     }
 
     struct BadCommand: Error, CustomStringConvertible {

@@ -132,10 +132,7 @@ final class ClusterLog: @unchecked Sendable {
                 throw ConsumerManagerError(.persistence, failure)
             }
         }
-        let thread = Thread { [self] in follow() }
-        thread.name = "consumerd-cluster"
-        thread.start()
-        self.thread = thread
+        thread = Thread.start(named: "consumerd-cluster") { [self] in follow() }
     }
 
     private func caughtUp(_ ends: [(TopicPartition, Int64)]) -> Bool {
