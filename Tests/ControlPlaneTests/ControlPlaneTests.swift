@@ -191,9 +191,15 @@ struct ControlPlaneTests {
             try Kcat.produce((0..<5).map { #"{"m":\#($0)}"# }, topic: topic, bootstrap: bootstrap)
         }
         #expect(await eventually { (try? fixture.manager.status("metered").stats.recordsWritten) == 5 })
-        // The lag is refreshed periodically: wait for a refresh after the commit.
+        // The lag is refreshed periodically: wait for a refresh after the
+        // commit. The commit's answer is counted when the consumer's loop
+        // next collects it, which can come after the lag reads 0.
         let caughtUp = #"consumerd_consumer_lag_messages{consumer="metered",topic="\#(topic)",partition="0"} 0"#
-        #expect(await eventuallyAsync { await fixture.request(.get, "/metrics").text.contains(caughtUp) })
+        let committed = #"consumerd_commits_total{consumer="metered",result="success"}"#
+        #expect(await eventuallyAsync {
+            let text = await fixture.request(.get, "/metrics").text
+            return text.contains(caughtUp) && text.contains(committed)
+        })
         _ = await fixture.request(.get, "/consumers/nope")
 
         let reply = await fixture.request(.get, "/metrics")
