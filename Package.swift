@@ -120,6 +120,7 @@ let package = Package(
                 "CGnuTLS",
                 "CMicroHTTPD",
                 "CScheduler",
+                "DataModel",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

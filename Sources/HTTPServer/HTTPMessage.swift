@@ -1,3 +1,4 @@
+import DataModel
 import Foundation
 
 /// An HTTP method.
@@ -63,8 +64,7 @@ public struct HTTPResponse: Sendable {
     public static func json(_ value: some Encodable, status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPResponse {
         do {
             let body = try jsonEncoder.encode(value)
-            return HTTPResponse(
-                status: status, headers: [("Content-Type", "application/json")] + headers, body: Array(body))
+            return HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
         } catch {
             return HTTPError.internal.response
         }
@@ -76,9 +76,6 @@ public struct HTTPResponse: Sendable {
 
     public static func noContent() -> HTTPResponse { HTTPResponse(status: 204) }
 
-    private static let jsonEncoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
+    /// What `JSONEncoder` with sorted keys and unescaped slashes wrote, for less.
+    private static let jsonEncoder = CompactJSONEncoder()
 }
