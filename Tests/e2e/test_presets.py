@@ -221,8 +221,9 @@ class Presets(unittest.TestCase):
         # Keyless records spread over the topic's partitions: order by the record's own number.
         values = sorted((line["value"] for line in self.lines("avro-quotes")), key=lambda value: value["price"])
         self.assertEqual(values, [record["value"] for record in records])
-        _, status = self.server.json("GET", "/consumers/avro-quotes/status")
-        self.assertEqual(status["stats"]["records_written"], 4)
+        # Lines show in the file before the batch is durable and counted.
+        wait_for(lambda: self.server.json("GET", "/consumers/avro-quotes/status")[1]["stats"]["records_written"] == 4,
+                 timeout=30, message="4 records counted as written")
 
 if __name__ == "__main__":
     unittest.main()
