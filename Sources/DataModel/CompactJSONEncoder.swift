@@ -30,7 +30,7 @@ public struct CompactJSONEncoder: Sendable {
 extension Value {
     /// The same value with every object's members sorted by key, compared
     /// as UTF-8 bytes.
-    public func sortingKeys() -> Value {
+    func sortingKeys() -> Value {
         switch self {
         case .object(var object):
             for index in object.fields.indices { object.fields[index].value = object.fields[index].value.sortingKeys() }
@@ -60,9 +60,8 @@ private enum Slot {
     }
 
     /// Scalars and trees as they are; anything else through its
-    /// `encode(to:)`. Type comparisons, not casts: this runs for every
-    /// member that is not a plain scalar.
-    /// `path` is built only for a value that gets an encoder of its own.
+    /// `encode(to:)`, with `path` built only then. Type comparisons, not
+    /// casts: this runs for every member that is not a plain scalar.
     static func encode<T: Encodable>(_ value: T, at path: @autoclosure () -> CodingPathNode?) throws -> Slot {
         if T.self == String.self { return .value(.string(value as! String)) }
         if T.self == Int.self { return .value(.int(Int64(value as! Int))) }
@@ -126,21 +125,31 @@ private final class ContainerBox {
         return members
     }
 
-    /// Writes the container, its object members sorted by key.
+    /// Writes the container, its object members sorted by key. A key
+    /// encoded twice keeps its last value, as with `JSONEncoder`: the sort
+    /// puts equal keys together in encoding order, and only the last is
+    /// written (members are not searched on every append, which made a
+    /// dictionary of n entries cost n² comparisons).
     func write(to out: inout [UInt8]) {
         switch content {
         case .empty:
             out.append(literal: "{}")
         case .single(let value):
             JSONWriter.append(value, to: &out)
-        case .object(var members):
-            members.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        case .object(let members):
+            let order = members.indices.sorted { a, b in
+                let (keyA, keyB) = (members[a].key.utf8, members[b].key.utf8)
+                return keyA.elementsEqual(keyB) ? a < b : keyA.lexicographicallyPrecedes(keyB)
+            }
             out.append(UInt8(ascii: "{"))
-            for (index, member) in members.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                JSONWriter.appendString(member.key, to: &out)
+            var first = true
+            for (position, index) in order.enumerated() {
+                if position + 1 < order.count, members[order[position + 1]].key.utf8.elementsEqual(members[index].key.utf8) { continue }
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                JSONWriter.appendString(members[index].key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                member.slot.write(to: &out)
+                members[index].slot.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
         case .array(let slots):
@@ -159,12 +168,7 @@ private final class ContainerBox {
             return
         }
         content = .empty  // the only reference while appending: no copy
-        // A key encoded twice keeps its last value, as JSONEncoder does.
-        if let index = members.firstIndex(where: { $0.key == key }) {
-            members[index].slot = slot
-        } else {
-            members.append((key, slot))
-        }
+        members.append((key, slot))
         content = .object(members)
     }
 
