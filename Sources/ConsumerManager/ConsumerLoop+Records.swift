@@ -16,19 +16,20 @@ struct HeldPartition {
 
 extension ConsumerLoop {
     /// Sends one message down the record path and acts on where it ends up.
-    func handle(_ message: KafkaMessage) throws {
+    /// The message moves into the path's record (see ``RecordPath/process(_:)``).
+    func handle(_ message: consuming KafkaMessage) throws {
         guard let path else { return }
         switch path.process(message) {
         case .keep(let record):
-            settle(message)
+            settle(record.message)
             batch.add(record, at: clock.now)
-        case .drop:
-            settle(message)
+        case .drop(let record, _, _):
+            settle(record.message)
             stats.recordsDropped += 1
-            batch.complete(message, at: clock.now)
-        case .deadLetter(_, let rejection) where deadLetters != nil:
-            settle(message)
-            batch.addDeadLetter(DeadLetter(message: message, rejection: rejection), at: clock.now)
+            batch.complete(record.message, at: clock.now)
+        case .deadLetter(let record, let rejection) where deadLetters != nil:
+            settle(record.message)
+            batch.addDeadLetter(DeadLetter(message: record.message, rejection: rejection), at: clock.now)
         case .deadLetter(let record, let rejection):
             // No dead-letter topic (a validated spec never gets here: unset
             // policies fall back to fail): stop before the record, committing
@@ -38,11 +39,11 @@ extension ConsumerLoop {
                 stage: rejection.stage,
                 message: "\(rejection.message) (its disposition is dead_letter, and this consumer has no dead-letter topic)",
                 reason: rejection.reason, record: record.coordinates)
-        case .fail(let error) where error.isRetriable:
+        case .fail(let record, let error) where error.isRetriable:
             // Everything before the record is safe to commit; the record waits.
             try flushBatchNow()
-            try holdBack(message, error)
-        case .fail(let error):
+            try holdBack(record.message, error)
+        case .fail(_, let error):
             stats.errors += 1
             instruments.errors(stage: error.stage.rawValue).increment()
             try flushBatchNow()

@@ -81,7 +81,11 @@ public struct Batch {
 
     /// A record the sink will not see (dropped); only its offset completes.
     public mutating func complete(_ message: KafkaMessage, at now: @autoclosure () -> ContinuousClock.Instant) {
-        if startedAt == nil { startedAt = now() }
+        // The first record, asked as a count: `ContinuousClock.Instant` is
+        // opaque outside the standard library, so testing the optional went
+        // through its value witnesses for every record (perf: 0.8 % of a
+        // JSON drain). A batch has a start exactly when it has completions.
+        if consumed == 0 { startedAt = now() }
         consumed += 1
         bytes += (message.value?.count ?? 0) + (message.key?.count ?? 0)
         // Consecutive records mostly share a partition: check the last one first.

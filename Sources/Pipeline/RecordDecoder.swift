@@ -2,14 +2,26 @@ import Avro
 import DataModel
 import Kafka
 
-/// Turns a Kafka message into a ``Record``: the first stage of the record
-/// path. Errors are permanent (malformed bytes) or retriable (a Schema
-/// Registry that cannot be reached); see ``PipelineError/isRetriable``.
+/// Reads a Kafka message's value in the consumer's format: the first stage
+/// of the record path. Errors are permanent (malformed bytes) or retriable
+/// (a Schema Registry that cannot be reached); see
+/// ``PipelineError/isRetriable``.
+///
+/// A decoder only reads the message: the record path moves the message
+/// into its ``Record`` (a decoder that built the record copied the
+/// message, a retain and a release of each of its arrays).
 ///
 /// A decoder belongs to one consumer thread: Avro decoders reuse their
 /// avro-c values between records.
 public protocol RecordDecoder: AnyObject {
-    func decode(_ message: KafkaMessage) throws(PipelineError) -> Record
+    func value(of message: KafkaMessage) throws(PipelineError) -> RecordValue
+}
+
+extension RecordDecoder {
+    /// The message and its decoded value.
+    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
+        Record(message: message, value: try value(of: message))
+    }
 }
 
 /// The value formats a consumer can declare.
@@ -36,11 +48,11 @@ public final class JSONRecordDecoder: RecordDecoder {
         self.maxDepth = maxDepth
     }
 
-    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
-        guard let bytes = message.value else { return Record(message: message, value: .null) }
+    public func value(of message: KafkaMessage) throws(PipelineError) -> RecordValue {
+        guard let bytes = message.value else { return .null }
         do {
             let summary = try JSONSyntax.validate(bytes, maxDepth: maxDepth)
-            return Record(message: message, value: .json(bytes, multiline: summary.containsLineBreaks))
+            return .json(bytes, multiline: summary.containsLineBreaks)
         } catch {
             throw PipelineError(stage: .decode, message: "invalid JSON: \(error)", reason: "invalid_json", record: RecordCoordinates(message))
         }
@@ -51,13 +63,13 @@ public final class JSONRecordDecoder: RecordDecoder {
 public final class StringRecordDecoder: RecordDecoder {
     public init() {}
 
-    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
-        guard let bytes = message.value else { return Record(message: message, value: .null) }
+    public func value(of message: KafkaMessage) throws(PipelineError) -> RecordValue {
+        guard let bytes = message.value else { return .null }
         if let offset = UTF8Validation.firstInvalidOffset(bytes) {
             throw PipelineError(
                 stage: .decode, message: "invalid UTF-8 at byte \(offset)", reason: "invalid_utf8", record: RecordCoordinates(message))
         }
-        return Record(message: message, value: .text(bytes))
+        return .text(bytes)
     }
 }
 
@@ -65,8 +77,8 @@ public final class StringRecordDecoder: RecordDecoder {
 public final class BytesRecordDecoder: RecordDecoder {
     public init() {}
 
-    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
-        Record(message: message, value: message.value.map { .bytes($0) } ?? .null)
+    public func value(of message: KafkaMessage) throws(PipelineError) -> RecordValue {
+        message.value.map { .bytes($0) } ?? .null
     }
 }
 
@@ -99,8 +111,8 @@ public final class AvroRecordDecoder: RecordDecoder {
         self.keepsDatums = valuesAsJSON && readerSchema == nil
     }
 
-    public func decode(_ message: KafkaMessage) throws(PipelineError) -> Record {
-        guard let bytes = message.value else { return Record(message: message, value: .null) }
+    public func value(of message: KafkaMessage) throws(PipelineError) -> RecordValue {
+        guard let bytes = message.value else { return .null }
         do throws(PipelineError) {
             let payload: ArraySlice<UInt8>
             let writer: AvroSchema
@@ -123,10 +135,10 @@ public final class AvroRecordDecoder: RecordDecoder {
                 (payload, writerKey) = (bytes[ConfluentWireFormat.headerSize...], Int64(id))
             }
             if keepsDatums, let datum = try avro({ () throws(AvroError) in try AvroDatum(checking: payload, writer: writer) }) {
-                return Record(message: message, value: .avro(datum))
+                return .avro(datum)
             }
             let value = try avro { () throws(AvroError) in try decoder.decode(payload, writer: writer, writerKey: writerKey) }
-            return Record(message: message, value: .structured(value))
+            return .structured(value)
         } catch {
             // Built only for a failure: it copies the topic name, whose
             // reference count every record of the topic shares.

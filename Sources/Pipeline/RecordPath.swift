@@ -94,13 +94,15 @@ public final class RecordPath {
     private var decodeSamples: [Duration] = []
     private static let sampleEvery: Int64 = 64
 
-    /// Where a message ends up.
+    /// Where a message ends up. Each case carries the record, whose
+    /// message the path took: the caller completes, dead-letters or holds
+    /// back that message.
     public enum Outcome {
         case keep(Record)
-        case drop(PipelineError.Stage, reason: String)
+        case drop(Record, PipelineError.Stage, reason: String)
         case deadLetter(Record, Rejection)
         /// Retriable: hold the partition back and retry. Permanent: stop.
-        case fail(PipelineError)
+        case fail(Record, PipelineError)
     }
 
     public init(decoder: any RecordDecoder, decodePolicy: RejectionPolicy, stages: [any RecordStage]) {
@@ -110,18 +112,26 @@ public final class RecordPath {
         counts = [StageCounts(stage: .decode)] + stages.map { StageCounts(stage: $0.stage) }
     }
 
-    public func process(_ message: KafkaMessage) -> Outcome {
+    /// Takes the message: it moves into the record, not copied.
+    public func process(_ message: consuming KafkaMessage) -> Outcome {
         counts[0].input += 1
-        let decoded: Record
-        let sampled = counts[0].input % Self.sampleEvery == 0 && decodeSamples.count < 1024
-        let started = sampled ? ContinuousClock.now : nil
+        let value: RecordValue
         do {
-            decoded = try decoder.decode(message)
-            if let started { decodeSamples.append(ContinuousClock.now - started) }
+            // No optional instant for the records not timed: the type is
+            // opaque here, and testing an optional of it went through its
+            // value witnesses (perf: 0.7 % of a JSON drain).
+            if counts[0].input % Self.sampleEvery == 0 && decodeSamples.count < 1024 {
+                let started = ContinuousClock.now
+                value = try decoder.value(of: message)
+                decodeSamples.append(ContinuousClock.now - started)
+            } else {
+                value = try decoder.value(of: message)
+            }
         } catch {
             if error.isRetriable { return settle(0, .fail(error), Record(message: message, value: .null)) }
             return settle(0, decodePolicy.disposition(Rejection(error)), Record(message: message, value: .null))
         }
+        let decoded = Record(message: message, value: consume value)
         counts[0].kept += 1
         // Handed on, not copied, when no stage runs (perf: the copy and its
         // release were 2 % of a JSON drain). Tombstones carry no fields: they
@@ -138,7 +148,7 @@ public final class RecordPath {
         return .keep(record)
     }
 
-    private func settle(_ index: Int, _ disposition: Disposition, _ record: Record) -> Outcome {
+    private func settle(_ index: Int, _ disposition: Disposition, _ record: consuming Record) -> Outcome {
         let stage = counts[index].stage
         switch disposition {
         case .keep:
@@ -146,7 +156,7 @@ public final class RecordPath {
             return .keep(record)
         case .drop(let reason):
             counts[index].count(.dropped, reason)
-            return .drop(stage, reason: reason)
+            return .drop(record, stage, reason: reason)
         case .deadLetter(let rejection):
             counts[index].count(.deadLettered, rejection.reason)
             counts[index].lastError = StageError(reason: rejection.reason, message: rejection.message, record: record.coordinates)
@@ -155,7 +165,7 @@ public final class RecordPath {
             let error = error.record == nil ? error.at(record.coordinates) : error
             counts[index].count(.failed, error.reason)
             counts[index].lastError = StageError(reason: error.reason, message: error.message, record: error.record)
-            return .fail(error)
+            return .fail(record, error)
         }
     }
 

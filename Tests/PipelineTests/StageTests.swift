@@ -194,9 +194,9 @@ struct RecordPathUnitTests {
         for (offset, text) in [#"{"a":1}"#, #"{"b":1}"#, #"{"a":0}"#, "{oops", nil].enumerated() {
             switch path.process(message(text, Int64(offset))) {
             case .keep: outcomes.append("keep")
-            case .drop(let stage, let reason): outcomes.append("drop \(stage) \(reason)")
+            case .drop(_, let stage, let reason): outcomes.append("drop \(stage) \(reason)")
             case .deadLetter(_, let rejection): outcomes.append("dead_letter \(rejection.stage) \(rejection.reason)")
-            case .fail(let error): outcomes.append("fail \(error)")
+            case .fail(_, let error): outcomes.append("fail \(error)")
             }
         }
         #expect(outcomes == ["keep", "drop validation required_missing", "drop transform filtered", "dead_letter decode invalid_json", "keep"])
