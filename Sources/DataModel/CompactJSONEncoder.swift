@@ -34,7 +34,7 @@ extension Value {
         switch self {
         case .object(var object):
             for index in object.fields.indices { object.fields[index].value = object.fields[index].value.sortingKeys() }
-            object.fields.sort { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            object.fields.sort { keyPrecedes($0.key, $1.key) }
             return .object(object)
         case .array(let elements):
             return .array(elements.map { $0.sortingKeys() })
@@ -42,6 +42,17 @@ extension Value {
             return self
         }
     }
+}
+
+/// Keys compare as their UTF-8 bytes, for order and for equality alike
+/// (`String`'s `==` also equates differently normalized text, which would
+/// make the order inconsistent).
+private func keyPrecedes(_ lhs: String, _ rhs: String) -> Bool {
+    lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+}
+
+private func sameKey(_ lhs: String, _ rhs: String) -> Bool {
+    lhs.utf8.elementsEqual(rhs.utf8)
 }
 
 /// What a container member holds: a finished value, or the container an
@@ -138,13 +149,12 @@ private final class ContainerBox {
             JSONWriter.append(value, to: &out)
         case .object(let members):
             let order = members.indices.sorted { a, b in
-                let (keyA, keyB) = (members[a].key.utf8, members[b].key.utf8)
-                return keyA.elementsEqual(keyB) ? a < b : keyA.lexicographicallyPrecedes(keyB)
+                sameKey(members[a].key, members[b].key) ? a < b : keyPrecedes(members[a].key, members[b].key)
             }
             out.append(UInt8(ascii: "{"))
             var first = true
             for (position, index) in order.enumerated() {
-                if position + 1 < order.count, members[order[position + 1]].key.utf8.elementsEqual(members[index].key.utf8) { continue }
+                if position + 1 < order.count, sameKey(members[order[position + 1]].key, members[index].key) { continue }
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 JSONWriter.appendString(members[index].key, to: &out)
