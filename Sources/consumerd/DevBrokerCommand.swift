@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import ConsumerManager
+import Foundation
 import Kafka
 import Logging
 import ServiceLifecycle
