@@ -1,22 +1,16 @@
-/// A few dozen bytes of stack to format into, appended to the output in one
-/// copy: each `Array.append(contentsOf:)` costs about 100 instructions
-/// whatever its length (callgrind), more than formatting a number does, so
-/// a timestamp's dozen pieces go in as one.
+/// Room in a ``StagedBytes`` stage to format a number or a date into: the
+/// digits of a number come out last first, so they are written by index
+/// before they count as output.
 struct ASCIIScratch {
     private let buffer: UnsafeMutableBufferPointer<UInt8>
     private(set) var count = 0
 
-    /// Runs `body` with `capacity` bytes of stack and appends what it wrote.
-    static func append(to out: inout [UInt8], capacity: Int, _ body: (inout ASCIIScratch) -> Void) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
-            var scratch = ASCIIScratch(buffer: buffer)
-            body(&scratch)
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<scratch.count]))
-        }
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        self.buffer = buffer
     }
 
     // The preconditions cost a comparison each; an overrun would write
-    // past the end of the stack allocation in a release build.
+    // past the end of the stage in a release build.
     mutating func byte(_ byte: UInt8) {
         precondition(count < buffer.count, "ASCIIScratch overrun")
         buffer[count] = byte

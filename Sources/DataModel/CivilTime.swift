@@ -50,19 +50,31 @@ public enum CivilTime {
 
     /// `YYYY-MM-DD`.
     public static func appendDate(days: Int64, to out: inout [UInt8]) {
-        ASCIIScratch.append(to: &out, capacity: 32) { $0.date(days: days) }
+        StagedBytes.appending(to: &out) { appendDate(days: days, to: &$0) }
+    }
+
+    public static func appendDate(days: Int64, to out: inout StagedBytes) {
+        out.format(capacity: 32) { $0.date(days: days) }
     }
 
     /// `HH:MM:SS.fff` (milliseconds) or `HH:MM:SS.ffffff` (microseconds).
     /// Beyond a day the hours go on counting; before midnight, a `-` leads.
     public static func appendTime(micros: Int64, precision: Value.TimePrecision, to out: inout [UInt8]) {
-        ASCIIScratch.append(to: &out, capacity: 32) { $0.time(micros: micros, precision: precision) }
+        StagedBytes.appending(to: &out) { appendTime(micros: micros, precision: precision, to: &$0) }
+    }
+
+    public static func appendTime(micros: Int64, precision: Value.TimePrecision, to out: inout StagedBytes) {
+        out.format(capacity: 32) { $0.time(micros: micros, precision: precision) }
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.fff[fff]`, with `Z` when the instant is UTC.
     public static func appendTimestamp(micros: Int64, precision: Value.TimePrecision, utc: Bool, to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { appendTimestamp(micros: micros, precision: precision, utc: utc, to: &$0) }
+    }
+
+    public static func appendTimestamp(micros: Int64, precision: Value.TimePrecision, utc: Bool, to out: inout StagedBytes) {
         let (days, ofDay) = split(micros: micros)
-        ASCIIScratch.append(to: &out, capacity: 64) { scratch in
+        out.format(capacity: 64) { scratch in
             scratch.date(days: days)
             scratch.byte(UInt8(ascii: "T"))
             scratch.time(micros: ofDay, precision: precision)

@@ -14,6 +14,10 @@
 /// | `.object` | an object, members in order |
 public enum JSONWriter {
     public static func append(_ value: Value, to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { append(value, to: &$0) }
+    }
+
+    public static func append(_ value: Value, to out: inout StagedBytes) {
         switch value {
         case .null:
             out.append(literal: "null")
@@ -23,13 +27,13 @@ public enum JSONWriter {
             appendInteger(number, to: &out)
         case .float(let number):
             if number.isFinite {
-                out.append(contentsOf: number.description.utf8)
+                appendDescription(number.description, to: &out)
             } else {
                 appendNonFinite(Double(number), to: &out)
             }
         case .double(let number):
             if number.isFinite {
-                out.append(contentsOf: number.description.utf8)
+                appendDescription(number.description, to: &out)
             } else {
                 appendNonFinite(number, to: &out)
             }
@@ -38,9 +42,7 @@ public enum JSONWriter {
         case .string(let text):
             appendString(text, to: &out)
         case .bytes(let bytes):
-            out.append(UInt8(ascii: "\""))
-            Base64.append(bytes, to: &out)
-            out.append(UInt8(ascii: "\""))
+            appendBase64String(bytes, to: &out)
         case .array(let elements):
             out.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
@@ -79,9 +81,19 @@ public enum JSONWriter {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func appendNonFinite(_ number: Double, to out: inout [UInt8]) {
-        let text = number.isNaN ? "\"NaN\"" : (number < 0 ? "\"-Infinity\"" : "\"Infinity\"")
-        out.append(contentsOf: text.utf8)
+    private static func appendDescription(_ description: String, to out: inout StagedBytes) {
+        var description = description
+        description.withUTF8 { out.append($0) }
+    }
+
+    private static func appendNonFinite(_ number: Double, to out: inout StagedBytes) {
+        if number.isNaN {
+            out.append(literal: "\"NaN\"")
+        } else if number < 0 {
+            out.append(literal: "\"-Infinity\"")
+        } else {
+            out.append(literal: "\"Infinity\"")
+        }
     }
 
     // MARK: Strings and numbers
@@ -90,15 +102,27 @@ public enum JSONWriter {
     /// control characters. Runs that need no escaping are found a word at a
     /// time and copied in bulk.
     public static func appendString(_ string: String, to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { appendString(string, to: &$0) }
+    }
+
+    public static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { appendString(bytes, to: &$0) }
+    }
+
+    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { appendString(bytes, to: &$0) }
+    }
+
+    public static func appendString(_ string: String, to out: inout StagedBytes) {
         var string = string
         string.withUTF8 { appendString($0, to: &out) }
     }
 
-    public static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+    public static func appendString(_ bytes: [UInt8], to out: inout StagedBytes) {
         bytes.withUnsafeBufferPointer { appendString($0, to: &out) }
     }
 
-    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout StagedBytes) {
         out.append(UInt8(ascii: "\""))
         var runStart = 0
         var index = 0
@@ -106,7 +130,7 @@ public enum JSONWriter {
             index = ByteScanning.nextStringSpecial(bytes, from: index, stopsAtNonASCII: false)
             guard index < bytes.count else { break }
             let byte = bytes[index]
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+            out.append(UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
             runStart = index + 1
             switch byte {
             case UInt8(ascii: "\""): out.append(literal: #"\""#)
@@ -121,13 +145,17 @@ public enum JSONWriter {
             }
             index += 1
         }
-        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
+        out.append(UnsafeBufferPointer(rebasing: bytes[runStart...]))
         out.append(UInt8(ascii: "\""))
     }
 
     /// Decimal digits without going through `String`.
     public static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        ASCIIScratch.append(to: &out, capacity: 20) { scratch in
+        StagedBytes.appending(to: &out) { appendInteger(value, to: &$0) }
+    }
+
+    public static func appendInteger(_ value: Int64, to out: inout StagedBytes) {
+        out.format(capacity: 20) { scratch in
             if value < 0 { scratch.byte(UInt8(ascii: "-")) }
             scratch.digits(value.magnitude)
         }
@@ -135,8 +163,12 @@ public enum JSONWriter {
 
     /// A JSON string holding `bytes` base64-encoded.
     public static func appendBase64String(_ bytes: [UInt8], to out: inout [UInt8]) {
+        StagedBytes.appending(to: &out) { appendBase64String(bytes, to: &$0) }
+    }
+
+    public static func appendBase64String(_ bytes: [UInt8], to out: inout StagedBytes) {
         out.append(UInt8(ascii: "\""))
-        Base64.append(bytes, to: &out)
+        out.withArray { Base64.append(bytes, to: &$0) }
         out.append(UInt8(ascii: "\""))
     }
 
