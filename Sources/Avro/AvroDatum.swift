@@ -34,17 +34,19 @@ public struct AvroDatum: Sendable, Equatable {
 
     /// Appends the datum as JSON.
     public func appendJSON(to out: inout [UInt8]) {
-        bytes.withUnsafeBufferPointer { buffer in
-            // The buffer moves into the walker and back: a second reference
-            // would make the first append copy everything written before.
-            var walker = AvroDatumWalker(buffer, schema: writer, output: JSONOutput(out: []))
-            swap(&walker.output.out, &out)
-            do {
-                try walker.walkWholeDatum()
-            } catch {
-                preconditionFailure("an Avro datum that passed its check fails the same walk: \(error)")
+        StagedBytes.appending(to: &out) { appendJSON(to: &$0) }
+    }
+
+    public func appendJSON(to out: inout StagedBytes) {
+        withUnsafeMutablePointer(to: &out) { out in
+            bytes.withUnsafeBufferPointer { buffer in
+                var walker = AvroDatumWalker(buffer, schema: writer, output: JSONOutput(out: out))
+                do {
+                    try walker.walkWholeDatum()
+                } catch {
+                    preconditionFailure("an Avro datum that passed its check fails the same walk: \(error)")
+                }
             }
-            swap(&walker.output.out, &out)
         }
     }
 
@@ -88,63 +90,65 @@ struct MapKeyCheck: AvroDatumOutput {
 /// numbers and bytes go through ``AvroLogical`` and ``JSONWriter``, the
 /// tree path's own mapping, so the two cannot drift apart.
 struct JSONOutput: AvroDatumOutput {
-    var out: [UInt8]
+    /// The caller's output, lent for the walk: a copy would share its
+    /// array, and the first flush would copy everything written before.
+    let out: UnsafeMutablePointer<StagedBytes>
 
-    mutating func null() { out.append(literal: "null") }
+    mutating func null() { out.pointee.append(literal: "null") }
 
     mutating func boolean(_ value: Bool) {
-        if value { out.append(literal: "true") } else { out.append(literal: "false") }
+        if value { out.pointee.append(literal: "true") } else { out.pointee.append(literal: "false") }
     }
 
     mutating func int(_ value: Int32, _ logical: AvroType.IntLogical?) {
         if logical == nil {
-            JSONWriter.appendInteger(Int64(value), to: &out)
+            JSONWriter.appendInteger(Int64(value), to: &out.pointee)
         } else {
-            JSONWriter.append(AvroLogical.int(value, logical), to: &out)
+            JSONWriter.append(AvroLogical.int(value, logical), to: &out.pointee)
         }
     }
 
     mutating func long(_ value: Int64, _ logical: AvroType.LongLogical?) {
         if logical == nil {
-            JSONWriter.appendInteger(value, to: &out)
+            JSONWriter.appendInteger(value, to: &out.pointee)
         } else {
-            JSONWriter.append(AvroLogical.long(value, logical), to: &out)
+            JSONWriter.append(AvroLogical.long(value, logical), to: &out.pointee)
         }
     }
 
-    mutating func float(_ value: Float) { JSONWriter.append(.float(value), to: &out) }
+    mutating func float(_ value: Float) { JSONWriter.append(.float(value), to: &out.pointee) }
 
-    mutating func double(_ value: Double) { JSONWriter.append(.double(value), to: &out) }
+    mutating func double(_ value: Double) { JSONWriter.append(.double(value), to: &out.pointee) }
 
     mutating func bytes(_ value: UnsafeBufferPointer<UInt8>, decimal: AvroType.DecimalType?) {
-        JSONWriter.append(AvroLogical.bytes(Array(value), decimal), to: &out)
+        JSONWriter.append(AvroLogical.bytes(Array(value), decimal), to: &out.pointee)
     }
 
-    mutating func string(_ value: UnsafeBufferPointer<UInt8>) { JSONWriter.appendString(value, to: &out) }
+    mutating func string(_ value: UnsafeBufferPointer<UInt8>) { JSONWriter.appendString(value, to: &out.pointee) }
 
-    mutating func symbol(_ quoted: UnsafeBufferPointer<UInt8>) { out.append(contentsOf: quoted) }
+    mutating func symbol(_ quoted: UnsafeBufferPointer<UInt8>) { out.pointee.append(quoted) }
 
-    mutating func beginRecord() { out.append(UInt8(ascii: "{")) }
+    mutating func beginRecord() { out.pointee.append(UInt8(ascii: "{")) }
 
-    mutating func field(_ member: UnsafeBufferPointer<UInt8>) { out.append(contentsOf: member) }
+    mutating func field(_ member: UnsafeBufferPointer<UInt8>) { out.pointee.append(member) }
 
-    mutating func endRecord() { out.append(UInt8(ascii: "}")) }
+    mutating func endRecord() { out.pointee.append(UInt8(ascii: "}")) }
 
-    mutating func beginArray() { out.append(UInt8(ascii: "[")) }
+    mutating func beginArray() { out.pointee.append(UInt8(ascii: "[")) }
 
     mutating func element(first: Bool) {
-        if !first { out.append(UInt8(ascii: ",")) }
+        if !first { out.pointee.append(UInt8(ascii: ",")) }
     }
 
-    mutating func endArray() { out.append(UInt8(ascii: "]")) }
+    mutating func endArray() { out.pointee.append(UInt8(ascii: "]")) }
 
-    mutating func beginMap() { out.append(UInt8(ascii: "{")) }
+    mutating func beginMap() { out.pointee.append(UInt8(ascii: "{")) }
 
     mutating func key(_ key: UnsafeBufferPointer<UInt8>, first: Bool) {
-        if !first { out.append(UInt8(ascii: ",")) }
-        JSONWriter.appendString(key, to: &out)
-        out.append(UInt8(ascii: ":"))
+        if !first { out.pointee.append(UInt8(ascii: ",")) }
+        JSONWriter.appendString(key, to: &out.pointee)
+        out.pointee.append(UInt8(ascii: ":"))
     }
 
-    mutating func endMap() { out.append(UInt8(ascii: "}")) }
+    mutating func endMap() { out.pointee.append(UInt8(ascii: "}")) }
 }

@@ -54,6 +54,28 @@ struct JSONLinesEncoderTests {
         }
     }
 
+    @Test("a batch many times the encoder's stage comes out line by line in order, pretty-printed values among them")
+    func batchLargerThanTheStage() throws {
+        // Values from empty to a few kilobytes, so lines straddle the stage's
+        // kilobyte and some skip it; every fifth is pretty-printed, which is
+        // flattened in the array after what was staged before it.
+        let records = try (0..<400).map { index in
+            let text = String(repeating: "x\\\"y", count: index * 7 % 900)
+            let json = index % 5 == 0 ? "{\n  \"n\": \(index),\r\n  \"s\": \"\(text)\"\n}" : #"{"n":\#(index),"s":"\#(text)"}"#
+            return try JSONRecordDecoder().decode(KafkaMessage(topic: "t", partition: 0, offset: Int64(index), value: Array(json.utf8)))
+        }
+        var out: [UInt8] = []
+        JSONLinesEncoder.encode(records, into: &out)
+        let lines = out.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
+        #expect(lines.count == records.count)
+        for (index, line) in lines.enumerated() {
+            let object = try #require(JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], "line \(index)")
+            let value = try #require(object["value"] as? [String: Any], "line \(index)")
+            #expect(object["offset"] as? Int == index && value["n"] as? Int == index, "line \(index)")
+            #expect(value["s"] as? String == String(repeating: "x\"y", count: index * 7 % 900), "line \(index)")
+        }
+    }
+
     @Test("pretty-printed JSON is flattened onto one line")
     func multiline() throws {
         let message = KafkaMessage(topic: "t", partition: 0, offset: 1, value: Array("{\n  \"a\": \"x\\ny\",\r\n  \"b\": 2\n}".utf8))
