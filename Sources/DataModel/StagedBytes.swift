@@ -72,7 +72,7 @@ public struct StagedBytes {
 
     /// Moves what is staged into the array.
     @inlinable
-    public mutating func flush() {
+    mutating func flush() {
         // Every write ends here: a debug build (the tests) catches one
         // that ran past the stage.
         assert(staged <= Self.capacity, "written past the stage")
