@@ -361,12 +361,16 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
     """The same 4-consumer drain with no requests, with GET /health and with
     GET /metrics at `rate`/s; each `rounds` times, new groups each time."""
     server = Serve(bootstrap, workdir, "control-plane")
+    conditions = [("no requests", None), ("GET /health", "/health"), ("GET /metrics", "/metrics")]
+    rates = {label: [] for label, _ in conditions}
+    loads = {label: [] for label, _ in conditions}
     results = {}
     try:
-        for label, path in [("no requests", None), ("GET /health", "/health"), ("GET /metrics", "/metrics")]:
-            rates, loads = [], []
-            for round_index in range(rounds):
-                slug = f"cp{len(results)}r{round_index}"
+        # Every condition once per round, as the contenders above: the
+        # machine's drift between rounds touches the baseline drain too.
+        for round_index in range(rounds):
+            for condition, (label, path) in enumerate(conditions):
+                slug = f"cp{condition}r{round_index}"
                 names = [f"{slug}-{index}" for index in range(len(SERVE_TOPICS))]
                 for consumer, topic in zip(names, SERVE_TOPICS):
                     server.register(consumer, topic, f"bench-{consumer}", batch)
@@ -375,19 +379,19 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
                     records, seconds, _ = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
                 finally:
                     if load:
-                        loads.append(load.stop())
-                rates.append(records / seconds)
+                        loads[label].append(load.stop())
+                rates[label].append(records / seconds)
                 for consumer in names:
                     server.request("DELETE", f"/consumers/{consumer}")
-            entry = {"records_per_second": round(sum(rates) / len(rates))}
-            if loads:
-                requests = sum(load[0] for load in loads)
+        for label, _ in conditions:
+            entry = {"records_per_second": round(sum(rates[label]) / len(rates[label]))}
+            if runs := loads[label]:
                 entry.update({
-                    "requests": requests,
-                    "requests_per_second": round(sum(load[1] for load in loads) / len(loads)),
+                    "requests": sum(load[0] for load in runs),
+                    "requests_per_second": round(sum(load[1] for load in runs) / len(runs)),
                     # The worse of the rounds: percentiles of separate runs do not add up.
-                    "p50_ms": max(load[2] for load in loads), "p99_ms": max(load[3] for load in loads),
-                    "max_ms": max(load[4] for load in loads), "errors": sum(load[5] for load in loads),
+                    "p50_ms": max(load[2] for load in runs), "p99_ms": max(load[3] for load in runs),
+                    "max_ms": max(load[4] for load in runs), "errors": sum(load[5] for load in runs),
                 })
             results[label] = entry
     finally:
