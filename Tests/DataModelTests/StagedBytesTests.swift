@@ -1,4 +1,5 @@
 import DataModel
+import TestSupport
 import Testing
 
 /// ``StagedBytes`` holds up to a kilobyte back and moves it into the array
@@ -6,18 +7,6 @@ import Testing
 /// with exactly the bytes appended, in order.
 @Suite("StagedBytes")
 struct StagedBytesTests {
-    /// SplitMix64: the same pieces every run.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// JSON string escaping as RFC 8259 and ``JSONWriter`` spell it.
     static func quoted(_ bytes: [UInt8]) -> [UInt8] {
         let hex = Array("0123456789abcdef".utf8)
@@ -39,7 +28,7 @@ struct StagedBytesTests {
 
     @Test("pieces of every size and kind come out in order, across the stage's edges, behind what the array held")
     func piecesInOrder() {
-        var random = Seeded(state: 42)
+        var random = SplitMix64(seed: 42)
         let prefix: [UInt8] = Array("held before;".utf8)
         var expected = prefix
         var out = prefix
