@@ -405,8 +405,8 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
 def main():
     parser = argparse.ArgumentParser()
     # 40,000 trades a partition keep each under the mock broker's 5 MiB;
-    # twelve of them make a drain long enough (about half a second for
-    # kcat) that one run's start-up jitter no longer decides the ratios.
+    # twelve of them make kcat's drain about a quarter of a second, twice
+    # what it was with six, so that start-up jitter weighs half as much.
     parser.add_argument("--records", type=int, default=480_000)
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--batch", type=int, default=1000)
