@@ -109,10 +109,6 @@ public enum JSONWriter {
         StagedBytes.appending(to: &out) { appendString(bytes, to: &$0) }
     }
 
-    public static func appendString(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        StagedBytes.appending(to: &out) { appendString(bytes, to: &$0) }
-    }
-
     public static func appendString(_ string: String, to out: inout StagedBytes) {
         var string = string
         string.withUTF8 { appendString($0, to: &out) }
@@ -162,10 +158,6 @@ public enum JSONWriter {
     }
 
     /// A JSON string holding `bytes` base64-encoded.
-    public static func appendBase64String(_ bytes: [UInt8], to out: inout [UInt8]) {
-        StagedBytes.appending(to: &out) { appendBase64String(bytes, to: &$0) }
-    }
-
     public static func appendBase64String(_ bytes: [UInt8], to out: inout StagedBytes) {
         out.append(UInt8(ascii: "\""))
         out.withArray { Base64.append(bytes, to: &$0) }
