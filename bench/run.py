@@ -488,21 +488,24 @@ def main():
         handle.write(table + "\n")
 
 
-def median_run(runs):
-    """The run with the median records/s (of an even count, the slower middle one)."""
-    ordered = sorted(runs, key=rate)
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def rate(run):
     return run[0] / run[1]
+
+
+def lower_middle(items, key=None):
+    """The middle of `items` in order (of an even count, the lower middle one)."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
+
+
+def median_run(runs):
+    """The run with the median records/s (of an even count, the slower middle one)."""
+    return lower_middle(runs, key=rate)
 
 
 def median_ratio(runs, baseline):
     """The median over rounds of a run's rate to the baseline's in the same
     round: the VM's speed drifts between rounds more than within one."""
-    ratios = sorted(rate(run) / rate(base) for run, base in zip(runs, baseline))
-    return ratios[(len(ratios) - 1) // 2]
+    return lower_middle([rate(run) / rate(base) for run, base in zip(runs, baseline)])
 
 
 def summarize(results):
