@@ -218,7 +218,7 @@ public final class HTTPServer: Sendable {
                     ).response, on: connection)
             }
             // The decoder left these encoded (see cmhd_unescape in shim.h).
-            if url.contains("%00") || url.lowercased().contains("%2f") {
+            if Self.containsEncodedNULOrSlash(url) {
                 return queue(
                     HTTPError.badRequest("the path contains an encoded NUL or slash", code: "invalid_path").response, on: connection)
             }
@@ -278,6 +278,21 @@ public final class HTTPServer: Sendable {
             _ = MHD_add_response_header(mhdResponse, header.name, header.value)
         }
         return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+    }
+
+    /// `%00`, `%2f` or `%2F` in a path: a byte scan, since every request is
+    /// checked (Foundation's `contains` was a twentieth of a cheap request's CPU).
+    static func containsEncodedNULOrSlash(_ path: String) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard bytes.count >= 3 else { return false }
+            for index in 0..<(bytes.count - 2) where bytes[index] == UInt8(ascii: "%") {
+                let high = bytes[index + 1], low = bytes[index + 2]
+                if high == UInt8(ascii: "0") && low == UInt8(ascii: "0") { return true }
+                if high == UInt8(ascii: "2") && (low == UInt8(ascii: "f") || low == UInt8(ascii: "F")) { return true }
+            }
+            return false
+        }
     }
 
     private func connectionValues(_ connection: OpaquePointer, _ kind: MHD_ValueKind, lowercased: Bool) -> [String: String] {

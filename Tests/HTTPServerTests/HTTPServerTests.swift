@@ -1,5 +1,5 @@
 import Foundation
-import HTTPServer
+@testable import HTTPServer
 import Synchronization
 import Testing
 import TestSupport
@@ -194,5 +194,18 @@ struct HTTPServerTests {
             try HTTPServer(configuration: bad, logger: testLogger()) { _ in .text("") }.start()
         }
         await first.stop()
+    }
+}
+
+@Suite("Encoded path check")
+struct EncodedPathCheckTests {
+    @Test("an encoded NUL or slash is found anywhere in the path, in either case; other escapes and cut-off ones are not")
+    func encodedNULOrSlash() {
+        for path in ["%00", "/a%00", "/consumers/a%2fb", "/a%2F", "%2f/x", "/%%00", "/x%2%2f"] {
+            #expect(HTTPServer.containsEncodedNULOrSlash(path), "\(path)")
+        }
+        for path in ["", "/", "%", "%0", "%2", "/a%20b", "/a%2e", "/a%01", "/a%10", "/a%3f", "/a%0", "/a2f", "/a00", "/%f2"] {
+            #expect(!HTTPServer.containsEncodedNULOrSlash(path), "\(path)")
+        }
     }
 }
