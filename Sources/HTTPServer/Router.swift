@@ -13,6 +13,8 @@ public struct Router: Sendable {
         public let pattern: String
         public let group: RouteGroup
         let segments: [Segment]
+        /// Literal segments: more of them win (`/consumers/start-all` over `/consumers/{name}`).
+        let literalCount: Int
         public let handler: Handler
         /// Set for routes registered with ``Router/onInline(_:_:handler:)``: a GET
         /// or HEAD of them is answered on the server's own thread.
@@ -70,7 +72,10 @@ public struct Router: Sendable {
         precondition(
             !routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
         routes.append(
-            Route(method: method, pattern: pattern, group: currentGroup, segments: segments, handler: handler, inlineHandler: inline))
+            Route(
+                method: method, pattern: pattern, group: currentGroup, segments: segments,
+                literalCount: segments.count(where: { if case .literal = $0 { true } else { false } }),
+                handler: handler, inlineHandler: inline))
         // Most literal segments first, so `/consumers/start-all` beats `/consumers/{name}`.
         routes.sort { $0.literalCount > $1.literalCount }
     }
@@ -102,13 +107,6 @@ public struct Router: Sendable {
 }
 
 extension Router.Route {
-    var literalCount: Int {
-        segments.reduce(0) { count, segment in
-            if case .literal = segment { return count + 1 }
-            return count
-        }
-    }
-
     func bind(_ parts: [Substring]) -> [String: String]? {
         guard parts.count == segments.count else { return nil }
         var parameters: [String: String] = [:]
