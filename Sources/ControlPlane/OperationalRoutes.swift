@@ -27,9 +27,8 @@ extension ControlPlane {
             }
         }
         router.group(.metrics) { router in
-            router.onInline(.get, "/metrics") { [registry] _ in
-                .text(registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
-            }
+            let exposition = MetricsExposition(registry: registry)
+            router.onInline(.get, "/metrics") { _ in exposition.response() }
         }
         router.group(.probes) { router in
             addProbes(to: &router, manager: manager)
