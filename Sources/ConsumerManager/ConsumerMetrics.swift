@@ -37,20 +37,15 @@ public final class ConsumerMetrics: Sendable {
     /// One layout for every consumer (Prometheus allows one per metric
     /// name), dense around the common `max_wait_ms` values so that a batch
     /// closed by time is told apart from one that waited on a slow write.
-    static let batchBuckets: [Duration] = [
+    static let batchBuckets: [Double] = [
         0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300,
-    ].map { Duration.seconds($0) }
+    ]
     /// A batch's duration over its consumer's `max_wait_ms`: below 1 it
     /// filled up first, about 1 it closed on time, above 1 the write was slow.
     static let batchWaitRatioBuckets: [Double] = [0.1, 0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 5, 10]
-    static let decodeBuckets: [Duration] = [
-        .microseconds(1), .microseconds(2), .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50),
-        .microseconds(100), .microseconds(250), .milliseconds(1), .milliseconds(10), .milliseconds(100), .seconds(1),
-    ]
-    static let writeBuckets: [Duration] = [
-        .microseconds(500), .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10),
-        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
-    ]
+    /// Seconds, as every duration histogram's buckets (see ``SecondsHistogram``).
+    static let decodeBuckets: [Double] = [0.000001, 0.000002, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.01, 0.1, 1]
+    static let writeBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]
 
     /// Descriptors are rebuilt on use: `MetricNameDescriptor` is not `Sendable`.
     enum Name {
@@ -93,7 +88,7 @@ public final class ConsumerInstruments: Sendable {
     public let consumer: String
     private let registry: PrometheusCollectorRegistry
     let batches: Counter
-    private let batchDuration: DurationHistogram
+    private let batchDuration: SecondsHistogram
     private let batchWaitRatio: ValueHistogram
     let consecutiveFailures: Gauge
     let sequenceGaps: Counter
@@ -105,7 +100,7 @@ public final class ConsumerInstruments: Sendable {
     private struct KeyedSeries {
         var counters: [String: Counter] = [:]
         var gauges: [String: Gauge] = [:]
-        var histograms: [String: DurationHistogram] = [:]
+        var histograms: [String: SecondsHistogram] = [:]
         /// The consumer was deleted: a lag gauge set afterwards (the lag
         /// monitor's pass may still hold these instruments) would register
         /// a series nothing removes again.
@@ -118,7 +113,7 @@ public final class ConsumerInstruments: Sendable {
         let labels = [("consumer", consumer)]
         typealias Name = ConsumerMetrics.Name
         batches = registry.makeCounter(descriptor: Name.batches, labels: labels)
-        batchDuration = registry.makeDurationHistogram(descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
+        batchDuration = registry.makeSecondsHistogram(descriptor: Name.batchDuration, labels: labels, buckets: ConsumerMetrics.batchBuckets)
         batchWaitRatio = registry.makeValueHistogram(
             descriptor: Name.batchWaitRatio, labels: labels, buckets: ConsumerMetrics.batchWaitRatioBuckets)
         consecutiveFailures = registry.makeGauge(descriptor: Name.failures, labels: labels)
@@ -182,19 +177,19 @@ public final class ConsumerInstruments: Sendable {
         batchWaitRatio.record(duration / maxWait)
     }
 
-    public func sinkWriteDuration(sink: String) -> DurationHistogram {
+    public func sinkWriteDuration(sink: String) -> SecondsHistogram {
         histogram(ConsumerMetrics.Name.sinkWrite, [("consumer", consumer), ("sink", sink)], buckets: ConsumerMetrics.writeBuckets)
     }
 
-    public func decodeDuration(format: String) -> DurationHistogram {
+    public func decodeDuration(format: String) -> SecondsHistogram {
         histogram(ConsumerMetrics.Name.decodeDuration, [("consumer", consumer), ("format", format)], buckets: ConsumerMetrics.decodeBuckets)
     }
 
-    fileprivate func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Duration]) -> DurationHistogram {
+    fileprivate func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Double]) -> SecondsHistogram {
         keyed.withLock { series in
             let key = Self.key(descriptor, labels)
             if let existing = series.histograms[key] { return existing }
-            let histogram = registry.makeDurationHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
+            let histogram = registry.makeSecondsHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
             series.histograms[key] = histogram
             return histogram
         }
@@ -253,8 +248,8 @@ public final class ConsumerInstruments: Sendable {
         }
         series.counters.values.forEach(registry.unregisterCounter)
         series.gauges.values.forEach(registry.unregisterGauge)
-        series.histograms.values.forEach(registry.unregisterDurationHistogram)
-        registry.unregisterDurationHistogram(batchDuration)
+        series.histograms.values.forEach(registry.unregister)
+        registry.unregister(batchDuration)
         registry.unregisterValueHistogram(batchWaitRatio)
         registry.unregisterCounter(batches)
         registry.unregisterGauge(consecutiveFailures)

@@ -1,3 +1,4 @@
+import ConsumerManager
 import HTTPServer
 import Prometheus
 import Synchronization
@@ -15,7 +16,7 @@ final class HTTPMetrics: Sendable {
 
     private struct Handles {
         var counters: [CounterKey: Counter] = [:]
-        var histograms: [HistogramKey: DurationHistogram] = [:]
+        var histograms: [HistogramKey: SecondsHistogram] = [:]
     }
 
     private struct CounterKey: Hashable {
@@ -29,10 +30,8 @@ final class HTTPMetrics: Sendable {
         let route: String
     }
 
-    private static let buckets: [Duration] = [
-        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
-        .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(120),
-    ]
+    /// Seconds (see ``SecondsHistogram``).
+    private static let buckets: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120]
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -58,8 +57,8 @@ final class HTTPMetrics: Sendable {
             labels: [("method", method), ("route", route), ("status", String(status))])
     }
 
-    private func makeHistogram(_ method: String, _ route: String) -> DurationHistogram {
-        registry.makeDurationHistogram(
+    private func makeHistogram(_ method: String, _ route: String) -> SecondsHistogram {
+        registry.makeSecondsHistogram(
             descriptor: MetricNameDescriptor(
                 namespace: "consumerd", metricName: "http_request_duration", unitName: "seconds",
                 helpText: "Time to answer an HTTP request."),
