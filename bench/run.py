@@ -408,8 +408,11 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
     try:
         # Every condition once per round, as the contenders above: the
         # machine's drift between rounds touches the baseline drain too.
+        # Every other round runs them in reverse, so that neither a drift
+        # within a round nor the server's age favours the first condition.
         for round_index in range(rounds):
-            for condition, (label, path) in enumerate(conditions):
+            ordered = list(enumerate(conditions))
+            for condition, (label, path) in ordered if round_index % 2 == 0 else reversed(ordered):
                 slug = f"cp{condition}r{round_index}"
                 names = [f"{slug}-{index}" for index in range(len(SERVE_TOPICS))]
                 for consumer, topic in zip(names, SERVE_TOPICS):
@@ -637,7 +640,7 @@ def markdown(rows, control, targets, args):
                      f"| {row['cpu_us_per_record']} | {cpu_low}–{cpu_high} | {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} "
                      f"| {latency} |")
     lines += ["", f"Control plane: wrk paced to ~{args.rate:,} requests/s while `serve` drains with 4 consumers, "
-              f"{args.rounds} round(s) of the three conditions in turn. p50/p99 are the median round's (p99 of an even count the "
+              f"{args.rounds} round(s) of the three conditions in turn, every other round in reverse. p50/p99 are the median round's (p99 of an even count the "
               "worse middle one), the worst round's p99 and the max beside them; the drop is the median of each round's drain "
               "against that round's drain without requests; API CPU is the libmicrohttpd threads' CPU over every request they "
               "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms):", "",
