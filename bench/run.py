@@ -241,8 +241,8 @@ def cpu_seconds(pid):
 
 
 def api_cpu_seconds(pid):
-    """CPU time of the process's libmicrohttpd threads (named MHD-*), which
-    read, answer and send every API request: schedstat, in nanoseconds."""
+    """CPU seconds of the process's libmicrohttpd threads (named MHD-*),
+    which read, answer and send every API request (schedstat counts ns)."""
     total = 0
     for task in glob.glob(f"/proc/{pid}/task/*"):
         try:
@@ -426,20 +426,19 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
                 # Every request the API threads answered during the drain:
                 # wrk's and the benchmark's own status polls.
                 answered = server.requests - polls + (paced[0] if paced else 0)
-                drains[label].append({"rate": records / seconds, "paced": paced,
+                drains[label].append({"run": (records, seconds), "paced": paced,
                                       "api_cpu_us": (api_cpu_seconds(server.process.pid) - api_cpu) * 1e6 / max(answered, 1)})
                 for consumer in names:
                     server.request("DELETE", f"/consumers/{consumer}")
     finally:
         server.close()
-    baseline = [drain["rate"] for drain in drains["no requests"]]
+    baseline = [drain["run"] for drain in drains["no requests"]]
     results = {}
     for label, runs in drains.items():
-        rates = [drain["rate"] for drain in runs]
         # The drop is the median over rounds of the drain's rate to the
         # same round's drain without requests, as the ratios above.
-        entry = {"records_per_second": round(lower_middle(rates)),
-                 "drain_drop_percent": round(100 * (1 - lower_middle([r / b for r, b in zip(rates, baseline)])), 1),
+        entry = {"records_per_second": round(rate(median_run([drain["run"] for drain in runs]))),
+                 "drain_drop_percent": round(100 * (1 - median_ratio([drain["run"] for drain in runs], baseline)), 1),
                  "api_cpu_us_per_request": round(lower_middle([drain["api_cpu_us"] for drain in runs]), 1)}
         if loads := [drain["paced"] for drain in runs if drain["paced"]]:
             p99s = [load[3] for load in loads]
@@ -448,9 +447,8 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
                 "requests_per_second": round(lower_middle([load[1] for load in loads])),
                 "p50_ms": lower_middle([load[2] for load in loads]),
                 # A round's p99 of about 2,500 requests; percentiles of separate
-                # runs do not add up, so the median round's (of an even count,
-                # the worse middle one), and the worst.
-                "p99_ms": sorted(p99s)[len(p99s) // 2], "worst_round_p99_ms": max(p99s),
+                # runs do not add up, so the median round's, and the worst.
+                "p99_ms": upper_middle(p99s), "worst_round_p99_ms": max(p99s),
                 "max_ms": max(load[4] for load in loads), "errors": sum(load[5] for load in loads),
             })
         results[label] = entry
@@ -550,6 +548,12 @@ def rate(run):
 def lower_middle(items, key=None):
     """The middle of `items` in order (of an even count, the lower middle one)."""
     return sorted(items, key=key)[(len(items) - 1) // 2]
+
+
+def upper_middle(items):
+    """The middle of `items` in order (of an even count, the upper one: for
+    a latency, the worse middle)."""
+    return sorted(items)[len(items) // 2]
 
 
 def median_run(runs):
