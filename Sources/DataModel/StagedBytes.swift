@@ -5,7 +5,8 @@
 /// Each `Array.append(contentsOf:)` costs about 110 instructions whatever
 /// its length (callgrind on `decode-bench`); a staged piece costs a bounds
 /// check and a copy. Staged, an Avro datum's walk to JSON went from 5,324
-/// to 4,076 instructions, and a JSON Lines line's framing from 1,428 to 559. The writers in this module (``JSONWriter``, ``CivilTime``) write
+/// to 4,076 instructions, and a JSON Lines line's framing from 1,428 to
+/// 559. The writers in this module (``JSONWriter``, ``CivilTime``) write
 /// here; their `inout [UInt8]` forms stage each call, and a caller that
 /// writes many values (a batch of JSON Lines) stages once around them all.
 public struct StagedBytes {
