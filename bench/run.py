@@ -399,9 +399,9 @@ class PacedLoad:
         return int(requests), int(requests) / max(float(seconds), 1e-9), float(p50), float(p99), float(worst), int(errors)
 
 
-def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rate):
+def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, request_rate):
     """The same 4-consumer drain with no requests, with GET /health and with
-    GET /metrics at `rate`/s; each `rounds` times, new groups each time."""
+    GET /metrics at `request_rate`/s; each `rounds` times, new groups each time."""
     server = Serve(bootstrap, workdir, "control-plane")
     conditions = [("no requests", None), ("GET /health", "/health"), ("GET /metrics", "/metrics")]
     drains = {label: [] for label, _ in conditions}
@@ -417,7 +417,7 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, rat
                 names = [f"{slug}-{index}" for index in range(len(SERVE_TOPICS))]
                 for consumer, topic in zip(names, SERVE_TOPICS):
                     server.register(consumer, topic, f"bench-{consumer}", batch)
-                load = PacedLoad(server.base + path, rate) if path else None
+                load = PacedLoad(server.base + path, request_rate) if path else None
                 api_cpu, polls = api_cpu_seconds(server.process.pid), server.requests
                 try:
                     records, seconds, _ = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
