@@ -54,9 +54,16 @@ private struct Validator: JSONScanning {
         }
     }
 
+    /// Called between every two tokens, mostly to find no whitespace or one
+    /// space (`json.dumps` writes `", "` and `": "`): anything above a space
+    /// ends it with one comparison, and it is inlined, so that the index
+    /// stays in a register (perf: 9 % of a JSON drain's consumer thread).
+    @inline(__always)
     private mutating func skipWhitespace() {
         while index < bytes.count {
-            switch bytes[index] {
+            let byte = bytes[index]
+            if byte > 0x20 { return }
+            switch byte {
             case 0x20, 0x09: index += 1
             case 0x0A, 0x0D:
                 lineBreaks = true
