@@ -21,10 +21,10 @@ public enum BatchRun {
         public var endedAt: Date
         /// Every committed batch's duration, in the order they committed.
         public var batchDurations: [Duration] = []
-        /// The process's CPU time from the first batch's commit to the end,
-        /// and the records consumed in that time: CPU per record without
-        /// the start-up and the group join, as a consumer loop's own
-        /// measurement would have it.
+        /// The process's CPU time from the first batch's commit to the
+        /// last's, and the records of the batches after the first: CPU per
+        /// record without the start-up, the group join or leaving the
+        /// group, as a consumer loop's own measurement would have it.
         public var steadyCPU: Duration?
         public var steadyRecords = 0
 
@@ -35,9 +35,13 @@ public enum BatchRun {
 
         public var seconds: Double { duration.timeInterval }
 
-        /// From the first record to the end: the group join is not the consumer's speed.
+        /// From the first record to the last acknowledged commit, as the C
+        /// and Python baselines in bench/ time theirs: neither the group
+        /// join before it nor leaving the group after it is the consumer's
+        /// speed. Without a commit, to the end.
         public var activeSeconds: Double {
-            stats.firstRecordAt.map { endedAt.timeIntervalSince($0) } ?? 0
+            guard let first = stats.firstRecordAt else { return 0 }
+            return (stats.lastCommitAt ?? endedAt).timeIntervalSince(first)
         }
 
         public var recordsPerSecond: Double {
@@ -71,11 +75,13 @@ public enum BatchRun {
             refreshInterval: configuration.progressInterval,
             maxMessages: maxMessages,
             onBatchCommitted: { duration, records in
+                let cpu = processCPU()
                 batches.withLock { batches in
                     batches.durations.append(duration)
                     if batches.cpuAtFirst == nil {
-                        batches.cpuAtFirst = processCPU()
+                        batches.cpuAtFirst = cpu
                     } else {
+                        batches.cpuAtLast = cpu
                         batches.steadyRecords += records
                     }
                 }
@@ -94,17 +100,18 @@ public enum BatchRun {
             }
         }
         let snapshot = runtime.snapshot
-        let ended = processCPU()
         let seen = batches.withLock { $0 }
         return Result(
             state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
             sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date(),
-            batchDurations: seen.durations, steadyCPU: seen.cpuAtFirst.map { ended - $0 }, steadyRecords: seen.steadyRecords)
+            batchDurations: seen.durations, steadyCPU: seen.cpuAtLast.flatMap { last in seen.cpuAtFirst.map { last - $0 } },
+            steadyRecords: seen.steadyRecords)
     }
 
     private struct Batches {
         var durations: [Duration] = []
         var cpuAtFirst: Duration?
+        var cpuAtLast: Duration?
         var steadyRecords = 0
     }
 

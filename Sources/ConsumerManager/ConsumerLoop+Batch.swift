@@ -349,6 +349,7 @@ extension ConsumerLoop {
     private func committed(_ result: KafkaConsumer.CommitResult) {
         guard !result.nothingToCommit else { return }
         stats.commits += 1
+        stats.lastCommitAt = Date()
         instruments.commits(result: "success").increment()
         for entry in result.offsets {
             if let offset = entry.offset { partitions[entry.topicPartition]?.committed = offset }

@@ -223,6 +223,9 @@ public struct RuntimeStats: Sendable, Equatable {
     public var lastBatchAt: Date?
     /// When the run received its first record (throughput leaves out the group join).
     public var firstRecordAt: Date?
+    /// When a commit of this run was last acknowledged (batch mode's
+    /// throughput ends at its final commit, not after leaving the group).
+    public var lastCommitAt: Date?
     public var lastBatchRecords = 0
     public var lastBatchDuration: Duration?
 
@@ -232,6 +235,7 @@ public struct RuntimeStats: Sendable, Equatable {
     public static func + (earlier: RuntimeStats, later: RuntimeStats) -> RuntimeStats {
         var sum = later
         sum.firstRecordAt = earlier.firstRecordAt ?? later.firstRecordAt
+        sum.lastCommitAt = later.lastCommitAt ?? earlier.lastCommitAt
         sum.messagesConsumed += earlier.messagesConsumed
         sum.recordsWritten += earlier.recordsWritten
         sum.recordsDropped += earlier.recordsDropped
