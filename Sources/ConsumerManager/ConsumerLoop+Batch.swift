@@ -298,8 +298,7 @@ extension ConsumerLoop {
             metadata: ["batch_id": "\(stats.batches)", "records": "\(written)", "consumed": "\(batch.consumed)",
                        "dead_letters": "\(batch.deadLetters.count)", "partitions": "\(batch.partitions.count)"])
         batch.removeAll()
-        reportStageCounts()
-        publish()
+        batchProgressPending = true
     }
 
     /// Starts committing the stored offsets. The loop goes on polling; the

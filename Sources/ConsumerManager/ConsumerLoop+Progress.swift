@@ -92,6 +92,17 @@ extension ConsumerLoop {
         runtime.publish(progress)
     }
 
+    /// What completed batches changed, at most every
+    /// ``batchProgressInterval`` while records flow and at once when the
+    /// loop is about to wait for more: an operator, a test or a script that
+    /// sees a consumer idle sees every batch it completed.
+    func publishBatchProgress(_ now: ContinuousClock.Instant) {
+        batchProgressPending = false
+        nextBatchProgress = now + Self.batchProgressInterval
+        reportStageCounts()
+        publish()
+    }
+
     /// Adds what the record path counted since the last report to the Prometheus counters.
     func reportStageCounts() {
         guard let path else { return }

@@ -81,6 +81,15 @@ final class ConsumerLoop {
     /// Stage counts already added to the Prometheus counters.
     var reported = ReportedCounts()
     var nextRefresh: ContinuousClock.Instant
+    /// A batch completed since its progress (status snapshot, stage
+    /// counters) was last published; see ``publishBatchProgress(_:)``.
+    var batchProgressPending = false
+    var nextBatchProgress: ContinuousClock.Instant
+    /// The freshest a busy consumer's status and stage counters are kept:
+    /// publishing them cost as much as storing and committing the batch's
+    /// offsets (perf: 4.4 % of a JSON drain's consumer thread, 1,000-record
+    /// batches; ten times that with 100-record ones).
+    static let batchProgressInterval: Duration = .milliseconds(10)
     /// The last poll returned records (the next one need not compute a timeout).
     var lastPollHadRecord = false
     /// The records of the current poll, and the partitions seeked back while
@@ -112,6 +121,7 @@ final class ConsumerLoop {
         self.retry = spec.retry.policy
         self.maxWait = .milliseconds(spec.batch.maxWaitMilliseconds)
         self.nextRefresh = clock.now
+        self.nextBatchProgress = clock.now
         self.batch = Batch(capacity: spec.batch.maxRecords)
         self.offsetReset = settings.offsetReset
         var logger = settings.logger
@@ -210,6 +220,7 @@ final class ConsumerLoop {
             if !awaitingSinkOffsets.isEmpty, let due = sinkOffsetsRetryAt, now >= due { try askSinkForOffsets() }
             if commitsInFlight > 0 || recommitAt != nil { collectCommitResults(now) }
             if now >= nextRefresh { refreshProgress() }
+            if batchProgressPending, !lastPollHadRecord || now >= nextBatchProgress { publishBatchProgress(now) }
             do {
                 // While records flow, take what is fetched without waiting;
                 // only an idle loop blocks, and then for its first record.

@@ -40,6 +40,29 @@ struct ConsumerManagerTests {
         await fixture.shutdown()
     }
 
+    @Test("an idle consumer's status and stage counters show every batch it completed, without the periodic refresh")
+    func idleConsumerPublishesItsBatches() async throws {
+        // The periodic refresh runs once, at the start: whatever the status
+        // and the counters show after that, the batches published.
+        let fixture = try ManagerFixture(progressInterval: .seconds(3600))
+        defer { fixture.remove() }
+        let topic = uniqueName("idle")
+        try fixture.cluster.createTopic(topic, partitions: 2)
+        _ = try fixture.manager.create(fixture.spec("idle", topic: topic, maxRecords: 50))
+        // Batches of 50 complete faster than the 10 ms between two
+        // publications, so most are published together, by the last one.
+        try await fixture.produce((0..<2_000).map { #"{"n":\#($0)}"# }, topic: topic)
+
+        #expect(await eventually { fixture.lines("idle").count >= 2_000 })
+        #expect(await eventually { (try? fixture.manager.status("idle").stats.recordsWritten) == 2_000 })
+        let stats = try fixture.manager.status("idle").stats
+        #expect(stats.messagesConsumed == 2_000 && stats.batches >= 40)
+        #expect(await eventually {
+            fixture.registry.emitToString().contains(#"consumerd_stage_records_total{consumer="idle",stage="decode",outcome="kept"} 2000"#)
+        })
+        await fixture.shutdown()
+    }
+
     @Test("a poison record stops the consumer before it: nothing past it is written or committed")
     func poisonRecord() async throws {
         let fixture = try ManagerFixture()

@@ -15,7 +15,10 @@ final class ManagerFixture: Sendable {
     let manager: ConsumerManager
     private let supervisor: Task<Void, Never>
 
-    init(cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256) throws {
+    init(
+        cluster: EmbeddedCluster? = nil, directory: TemporaryDirectory? = nil, maxConsumers: Int = 256,
+        progressInterval: Duration = .milliseconds(200)
+    ) throws {
         self.cluster = try cluster ?? EmbeddedCluster(brokers: 1, logger: testLogger())
         self.directory = try directory ?? TemporaryDirectory()
         registry = PrometheusCollectorRegistry()
@@ -23,7 +26,7 @@ final class ManagerFixture: Sendable {
             dataDirectory: self.directory.path, kafka: KafkaConfig(["bootstrap.servers": self.cluster.bootstrapServers]))
         configuration.maxConsumers = maxConsumers
         configuration.healthInterval = .milliseconds(500)
-        configuration.progressInterval = .milliseconds(200)
+        configuration.progressInterval = progressInterval
         manager = try ConsumerManager(
             configuration: configuration, metrics: ConsumerMetrics(registry: registry), logger: testLogger("manager"))
         let manager = manager
