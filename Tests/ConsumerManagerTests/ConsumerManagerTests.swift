@@ -49,8 +49,8 @@ struct ConsumerManagerTests {
         let topic = uniqueName("idle")
         try fixture.cluster.createTopic(topic, partitions: 2)
         _ = try fixture.manager.create(fixture.spec("idle", topic: topic, maxRecords: 50))
-        // Batches of 50 complete faster than the 10 ms between two
-        // publications, so most are published together, by the last one.
+        // Batches of 50 can complete faster than the 10 ms between two
+        // publications: the last ones are published when the loop waits.
         try await fixture.produce((0..<2_000).map { #"{"n":\#($0)}"# }, topic: topic)
 
         #expect(await eventually { fixture.lines("idle").count >= 2_000 })
