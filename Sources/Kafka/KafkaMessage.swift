@@ -35,10 +35,10 @@ public struct KafkaMessage: Sendable {
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
 }
 
-/// A Kafka record header; values may be null.
+/// A Kafka record header; values may be null (`Optional<…>`: see ``KafkaMessage``).
 public struct KafkaHeader: Sendable, Equatable {
     public var name: String
-    public var value: [UInt8]?
+    public var value: Optional<[UInt8]>
 
     public init(name: String, value: [UInt8]?) {
         self.name = name
