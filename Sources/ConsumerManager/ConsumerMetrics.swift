@@ -1,3 +1,4 @@
+import DataModel
 import Kafka
 import Prometheus
 import Synchronization
@@ -187,11 +188,9 @@ public final class ConsumerInstruments: Sendable {
 
     fileprivate func histogram(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)], buckets: [Double]) -> SecondsHistogram {
         keyed.withLock { series in
-            let key = Self.key(descriptor, labels)
-            if let existing = series.histograms[key] { return existing }
-            let histogram = registry.makeSecondsHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
-            series.histograms[key] = histogram
-            return histogram
+            series.histograms.kept(Self.key(descriptor, labels)) {
+                registry.makeSecondsHistogram(descriptor: descriptor, labels: labels, buckets: buckets)
+            }
         }
     }
 
@@ -225,11 +224,7 @@ public final class ConsumerInstruments: Sendable {
 
     fileprivate func counter(_ descriptor: MetricNameDescriptor, _ labels: [(String, String)]) -> Counter {
         keyed.withLock { series in
-            let key = Self.key(descriptor, labels)
-            if let existing = series.counters[key] { return existing }
-            let counter = registry.makeCounter(descriptor: descriptor, labels: labels)
-            series.counters[key] = counter
-            return counter
+            series.counters.kept(Self.key(descriptor, labels)) { registry.makeCounter(descriptor: descriptor, labels: labels) }
         }
     }
 

@@ -1,4 +1,5 @@
 import ConsumerManager
+import DataModel
 import HTTPServer
 import Prometheus
 import Synchronization
@@ -67,14 +68,4 @@ final class HTTPMetrics: Sendable {
     }
 
     private static let knownMethods: Set<HTTPMethod> = [.get, .head, .post, .put, .delete]
-}
-
-extension Dictionary {
-    /// The value for `key`, made by `make` and kept the first time.
-    fileprivate mutating func kept(_ key: Key, _ make: () -> Value) -> Value {
-        if let value = self[key] { return value }
-        let value = make()
-        self[key] = value
-        return value
-    }
 }
