@@ -78,11 +78,11 @@ public enum BatchRun {
                 let cpu = processCPU()
                 batches.withLock { batches in
                     batches.durations.append(duration)
-                    if batches.cpuAtFirst == nil {
-                        batches.cpuAtFirst = cpu
-                    } else {
-                        batches.cpuAtLast = cpu
+                    if let first = batches.cpuAtFirst {
+                        batches.steadyCPU = cpu - first
                         batches.steadyRecords += records
+                    } else {
+                        batches.cpuAtFirst = cpu
                     }
                 }
             },
@@ -104,14 +104,13 @@ public enum BatchRun {
         return Result(
             state: snapshot.state, failure: snapshot.state == .failed ? snapshot.lastError : nil, stats: snapshot.progress.stats,
             sequence: snapshot.progress.sequence, duration: ContinuousClock.now - started, endedAt: Date(),
-            batchDurations: seen.durations, steadyCPU: seen.cpuAtLast.flatMap { last in seen.cpuAtFirst.map { last - $0 } },
-            steadyRecords: seen.steadyRecords)
+            batchDurations: seen.durations, steadyCPU: seen.steadyCPU, steadyRecords: seen.steadyRecords)
     }
 
     private struct Batches {
         var durations: [Duration] = []
         var cpuAtFirst: Duration?
-        var cpuAtLast: Duration?
+        var steadyCPU: Duration?
         var steadyRecords = 0
     }
 
