@@ -1,16 +1,11 @@
 import Prometheus
 import Testing
+import TestSupport
 
 @testable import ConsumerManager
 
 @Suite("Consumer metrics")
 struct ConsumerMetricsTests {
-    private func exposition(_ registry: PrometheusCollectorRegistry) -> [Substring] {
-        var bytes: [UInt8] = []
-        registry.emit(into: &bytes)
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-    }
-
     @Test("duration buckets read as written (le=\"1.1\", le=\"1e-06\") and hold the durations at or below them, in seconds")
     func secondsBuckets() {
         let registry = PrometheusCollectorRegistry()
@@ -20,10 +15,8 @@ struct ConsumerMetricsTests {
         let write = instruments.sinkWriteDuration(sink: "file")
         for duration: Duration in [.microseconds(500), .milliseconds(3), .seconds(2)] { write.record(duration) }
         instruments.decodeDuration(format: "json").record(.nanoseconds(1000))
-        let lines = exposition(registry)
-        func value(_ series: String) -> Substring? {
-            lines.first { $0.hasPrefix(series + " ") }?.split(separator: " ").last
-        }
+        let text = registry.emitToString()
+        func value(_ series: String) -> String? { sampleValue(series, in: text) }
         let batch = #"consumerd_batch_duration_seconds_bucket{consumer="c","#
         #expect(value(batch + #"le="0.0025"}"#) == "0")
         #expect(value(batch + #"le="0.005"}"#) == "1", "a bucket holds a duration equal to its bound")
@@ -36,7 +29,7 @@ struct ConsumerMetricsTests {
         #expect(value(sink + #"le="0.005"}"#) == "2")
         #expect(value(sink + #"le="5.0"}"#) == "3")
         #expect(value(#"consumerd_decode_duration_seconds_bucket{consumer="c",format="json",le="1e-06"}"#) == "1")
-        let bounds = lines.compactMap { line in line.firstRange(of: #"le=""#).map { line[$0.upperBound...].prefix { $0 != "\"" } } }
+        let bounds = text.split(separator: "\n").compactMap { line in line.firstRange(of: #"le=""#).map { line[$0.upperBound...].prefix { $0 != "\"" } } }
         #expect(!bounds.isEmpty && bounds.allSatisfy { $0.count <= 8 }, "\(Set(bounds))")
     }
 }

@@ -1,6 +1,7 @@
 import HTTPServer
 import Prometheus
 import Testing
+import TestSupport
 
 @testable import ControlPlane
 
@@ -20,12 +21,8 @@ struct HTTPMetricsTests {
                 metrics.record(method: method, route: route, status: status, duration: .milliseconds(2))
             }
         }
-        var bytes: [UInt8] = []
-        registry.emit(into: &bytes)
-        let text = String(decoding: bytes, as: UTF8.self)
-        func value(_ series: String) -> String? {
-            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.map { String($0.dropFirst(series.count + 1)) }
-        }
+        let text = registry.emitToString()
+        func value(_ series: String) -> String? { sampleValue(series, in: text) }
         for (method, route, status, count) in requests {
             let label = ["GET", "POST"].contains(method.rawValue) ? method.rawValue : "other"
             let series = #"consumerd_http_requests_total{method="\#(label)",route="\#(route)",status="\#(status)"}"#
