@@ -4,10 +4,11 @@ import CRdKafka
 ///
 /// The optional fields are spelled `Optional<…>` on purpose: a `var` of
 /// type `T?` is implicitly set to `nil` before an initializer runs, and an
-/// initializer that then assigns it (as both of this type's do) made the
-/// optimiser copy the whole message and destroy the original, a retain and
-/// a release of each field per record (objdump of `poll`; perf: 5 % of a
-/// JSON drain's consumer thread).
+/// initializer that then assigns it (as the public one does, which the one
+/// reading librdkafka's message calls) made the optimiser copy the whole
+/// message and destroy the original, a retain and a release of each field
+/// per record (objdump of `poll`; perf: 5 % of a JSON drain's consumer
+/// thread).
 public struct KafkaMessage: Sendable {
     public var topic: String
     public var partition: Int32
