@@ -64,6 +64,7 @@ TRADE_SCHEMA = {
     ]}
 SCHEMA_ID = 1
 KCAT = "kcat -C to /dev/null (raw read)"
+LIVENESS = "GET /health/live (the floor)"
 RAW = "raw librdkafka (C), write + commit"
 PYTHON = "seeds' Python pattern"
 RUN_JSON = "consumerd run, JSON -> file"
@@ -359,16 +360,18 @@ class Serve:
 
     def drain(self, names, total, timeout):
         """Waits until `names` have written `total` records together: (records,
-        seconds, CPU seconds) from the first assignment (polled every 20 ms)."""
+        seconds, CPU seconds, the API threads' CPU seconds) from the first
+        assignment (polled every 20 ms)."""
         deadline = time.monotonic() + timeout
-        start = cpu_start = None
+        start = cpu_start = api_start = None
         while time.monotonic() < deadline:
             statuses = [self.request("GET", f"/consumers/{name}/status") for name in names]
             if start is None and any(status["assignment"] for status in statuses):
-                start, cpu_start = time.monotonic(), cpu_seconds(self.process.pid)
+                start, cpu_start, api_start = time.monotonic(), cpu_seconds(self.process.pid), api_cpu_seconds(self.process.pid)
             written = sum(status["stats"]["records_written"] for status in statuses)
             if start is not None and written >= total:
-                return written, time.monotonic() - start, cpu_seconds(self.process.pid) - cpu_start
+                return (written, time.monotonic() - start, cpu_seconds(self.process.pid) - cpu_start,
+                        api_cpu_seconds(self.process.pid) - api_start)
             time.sleep(0.02)
         raise SystemExit(f"consumerd serve did not drain {total} records in {timeout}s")
 
@@ -392,7 +395,7 @@ def run_serve(bootstrap, topics, per_topic, batch, workdir, timeout, name):
         names = [f"{name}-{index}" for index in range(len(topics))]
         for consumer, topic in zip(names, topics):
             server.register(consumer, topic, f"bench-{consumer}", batch)
-        records, seconds, cpu = server.drain(names, per_topic * len(topics), timeout)
+        records, seconds, cpu, _ = server.drain(names, per_topic * len(topics), timeout)
         latency = batch_latency(server.request("GET", "/metrics", raw=True), set(names))
         return records, seconds, cpu, peak_rss_mib(server.process.pid), latency
     finally:
@@ -411,21 +414,27 @@ class PacedLoad:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
     def stop(self):
-        """(requests, requests/s, p50 ms, p99 ms, max ms, errors)."""
+        """(requests, requests/s, p50 ms, p99 ms, max ms, errors, wrk's cores):
+        wrk shares the two cores with the drain, so its CPU is part of the drop."""
+        cpu = cpu_seconds(self.process.pid)
         self.process.send_signal(signal.SIGINT)
         output = self.process.communicate(timeout=30)[0].decode()
         match = re.search(r"^PACED (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)$", output, re.M)
         if not match:
             raise SystemExit(f"wrk printed no result:\n{output}")
         requests, seconds, p50, p99, worst, errors = match.groups()
-        return int(requests), int(requests) / max(float(seconds), 1e-9), float(p50), float(p99), float(worst), int(errors)
+        seconds = max(float(seconds), 1e-9)
+        return int(requests), int(requests) / seconds, float(p50), float(p99), float(worst), int(errors), cpu / seconds
 
 
 def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, request_rate):
-    """The same 4-consumer drain with no requests, with GET /health and with
-    GET /metrics at `request_rate`/s; each `rounds` times, new groups each time."""
+    """The same 4-consumer drain with no requests, then with GET /health/live,
+    GET /health and GET /metrics at `request_rate`/s; each `rounds` times,
+    new groups each time. /health/live answers without looking at the
+    consumers: its drop is what any request at that rate costs here (wrk's
+    CPU, the API threads waking), the floor under the other two."""
     server = Serve(bootstrap, workdir, "control-plane")
-    conditions = [("no requests", None), ("GET /health", "/health"), ("GET /metrics", "/metrics")]
+    conditions = [("no requests", None), (LIVENESS, "/health/live"), ("GET /health", "/health"), ("GET /metrics", "/metrics")]
     drains = {label: [] for label, _ in conditions}
     try:
         # Every condition once per round, as the contenders above: the
@@ -442,13 +451,13 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
                 load = PacedLoad(server.base + path, request_rate) if path else None
                 api_cpu, polls = api_cpu_seconds(server.process.pid), server.requests
                 try:
-                    records, seconds, _ = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
+                    records, seconds, _, api_drain_cpu = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
                 finally:
                     paced = load.stop() if load else None
                 # Every request the API threads answered during the drain:
                 # wrk's and the benchmark's own status polls.
                 answered = server.requests - polls + (paced[0] if paced else 0)
-                drains[label].append({"run": (records, seconds), "paced": paced,
+                drains[label].append({"run": (records, seconds), "paced": paced, "api_cores": api_drain_cpu / seconds,
                                       "api_cpu_us": (api_cpu_seconds(server.process.pid) - api_cpu) * 1e6 / max(answered, 1)})
                 for consumer in names:
                     server.delete(consumer)
@@ -461,7 +470,8 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
         # same round's drain without requests, as the ratios above.
         entry = {"records_per_second": round(rate(median_run([drain["run"] for drain in runs]))),
                  "drain_drop_percent": round(100 * (1 - median_ratio([drain["run"] for drain in runs], baseline)), 1),
-                 "api_cpu_us_per_request": round(lower_middle([drain["api_cpu_us"] for drain in runs]), 1)}
+                 "api_cpu_us_per_request": round(lower_middle([drain["api_cpu_us"] for drain in runs]), 1),
+                 "api_cores": round(lower_middle([drain["api_cores"] for drain in runs]), 3)}
         if loads := [drain["paced"] for drain in runs if drain["paced"]]:
             p99s = [load[3] for load in loads]
             entry.update({
@@ -472,6 +482,7 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
                 # runs do not add up, so the median round's, and the worst.
                 "p99_ms": upper_middle(p99s), "worst_round_p99_ms": max(p99s),
                 "max_ms": max(load[4] for load in loads), "errors": sum(load[5] for load in loads),
+                "wrk_cores": round(lower_middle([load[6] for load in loads]), 3),
             })
         results[label] = entry
     return results
@@ -668,20 +679,23 @@ def markdown(rows, control, targets, args):
                      f"| {row['cpu_us_per_record']} | {cpu_low}–{cpu_high} | {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} "
                      f"| {latency} |")
     lines += ["", f"Control plane: wrk paced to ~{args.rate:,} requests/s while `serve` drains with 4 consumers, "
-              f"{args.rounds} round(s) of the three conditions in turn, every other round in reverse. p50/p99 are the median round's (p99 of an even count the "
+              f"{args.rounds} round(s) of the four conditions in turn, every other round in reverse. p50/p99 are the median round's (p99 of an even count the "
               "worse middle one), the worst round's p99 and the max beside them; the drop is the median of each round's drain "
               "against that round's drain without requests; API CPU is the libmicrohttpd threads' CPU over every request they "
-              "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms):", "",
+              "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms), and the cores they kept busy while it ran; "
+              f"wrk's cores are its own CPU, on the same two cores. {LIVENESS} answers without looking at the consumers: its drop is the floor, what any "
+              "request at this rate costs here:", "",
               "| requests | requests/s | p50 ms | p99 ms | worst round p99 ms | max ms | errors | API CPU µs/request "
-              "| drain records/s | drain drop |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| API cores | wrk cores | drain records/s | drain drop |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, entry in control.items():
         if "requests" in entry:
             lines.append(f"| {label} | {entry['requests_per_second']:,} | {entry['p50_ms']} | {entry['p99_ms']} "
                          f"| {entry['worst_round_p99_ms']} | {entry['max_ms']} | {entry['errors']} | {entry['api_cpu_us_per_request']} "
-                         f"| {entry['records_per_second']:,} | {entry['drain_drop_percent']} % |")
+                         f"| {entry['api_cores']} | {entry['wrk_cores']} | {entry['records_per_second']:,} | {entry['drain_drop_percent']} % |")
         else:
-            lines.append(f"| {label} | | | | | | | {entry['api_cpu_us_per_request']} | {entry['records_per_second']:,} | |")
+            lines.append(f"| {label} | | | | | | | {entry['api_cpu_us_per_request']} | {entry['api_cores']} | "
+                         f"| {entry['records_per_second']:,} | |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for target in targets:
         lines.append(f"| {target['target']} | {target['measured']} | {'yes' if target['met'] else '**no**'} |")
