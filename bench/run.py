@@ -451,19 +451,22 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
                 load = PacedLoad(server.base + path, request_rate) if path else None
                 api_cpu, polls = api_cpu_seconds(server.process.pid), server.requests
                 try:
-                    records, seconds, _, api_drain_cpu = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
+                    records, seconds, cpu, api_drain_cpu = server.drain(names, per_topic * len(SERVE_TOPICS), timeout)
                 finally:
                     paced = load.stop() if load else None
                 # Every request the API threads answered during the drain:
                 # wrk's and the benchmark's own status polls.
                 answered = server.requests - polls + (paced[0] if paced else 0)
-                drains[label].append({"run": (records, seconds), "paced": paced, "api_cores": api_drain_cpu / seconds,
+                drains[label].append({"run": (records, seconds), "paced": paced, "cores": cpu / seconds,
+                                      "api_cores": api_drain_cpu / seconds,
                                       "api_cpu_us": (api_cpu_seconds(server.process.pid) - api_cpu) * 1e6 / max(answered, 1)})
                 for consumer in names:
                     server.delete(consumer)
     finally:
         server.close()
     baseline = [drain["run"] for drain in drains["no requests"]]
+    baseline_cores = lower_middle([drain["cores"] for drain in drains["no requests"]])
+    baseline_api_cores = lower_middle([drain["api_cores"] for drain in drains["no requests"]])
     results = {}
     for label, runs in drains.items():
         # The drop is the median over rounds of the drain's rate to the
@@ -484,6 +487,12 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
                 "max_ms": max(load[4] for load in loads), "errors": sum(load[5] for load in loads),
                 "wrk_cores": round(lower_middle([load[6] for load in loads]), 3),
             })
+            # What the requests took on both ends (the API threads beyond the
+            # drain without requests, and wrk) against what consumerd used
+            # in that drain: the drop this CPU alone accounts for, steadier
+            # from run to run than the drop itself.
+            api_cores = lower_middle([drain["api_cores"] for drain in runs])
+            entry["requests_cpu_percent"] = round(100 * (api_cores - baseline_api_cores + entry["wrk_cores"]) / baseline_cores, 1)
         results[label] = entry
     return results
 
@@ -683,18 +692,20 @@ def markdown(rows, control, targets, args):
               "worse middle one), the worst round's p99 and the max beside them; the drop is the median of each round's drain "
               "against that round's drain without requests; API CPU is the libmicrohttpd threads' CPU over every request they "
               "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms), and the cores they kept busy while it ran; "
-              f"wrk's cores are its own CPU, on the same two cores. {LIVENESS} answers without looking at the consumers: its drop is the floor, what any "
-              "request at this rate costs here:", "",
+              "wrk's cores are its own CPU, on the same two cores; the requests' CPU is the API threads' cores beyond the drain without "
+              "requests plus wrk's, as a share of what consumerd used in that drain: the drop that CPU alone accounts for. "
+              f"{LIVENESS} answers without looking at the consumers: its drop is the floor, what any request at this rate costs here:", "",
               "| requests | requests/s | p50 ms | p99 ms | worst round p99 ms | max ms | errors | API CPU µs/request "
-              "| API cores | wrk cores | drain records/s | drain drop |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| API cores | wrk cores | requests' CPU | drain records/s | drain drop |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, entry in control.items():
         if "requests" in entry:
             lines.append(f"| {label} | {entry['requests_per_second']:,} | {entry['p50_ms']} | {entry['p99_ms']} "
                          f"| {entry['worst_round_p99_ms']} | {entry['max_ms']} | {entry['errors']} | {entry['api_cpu_us_per_request']} "
-                         f"| {entry['api_cores']} | {entry['wrk_cores']} | {entry['records_per_second']:,} | {entry['drain_drop_percent']} % |")
+                         f"| {entry['api_cores']} | {entry['wrk_cores']} | {entry['requests_cpu_percent']} % | {entry['records_per_second']:,} "
+                         f"| {entry['drain_drop_percent']} % |")
         else:
-            lines.append(f"| {label} | | | | | | | {entry['api_cpu_us_per_request']} | {entry['api_cores']} | "
+            lines.append(f"| {label} | | | | | | | {entry['api_cpu_us_per_request']} | {entry['api_cores']} | | "
                          f"| {entry['records_per_second']:,} | |")
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     for target in targets:
