@@ -694,7 +694,7 @@ def markdown(rows, control, targets, args):
               "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms), and the cores they kept busy while it ran; "
               "wrk's cores are its own CPU, on the same two cores; the requests' CPU is the API threads' cores beyond the drain without "
               "requests plus wrk's, as a share of what consumerd used in that drain: the drop that CPU alone accounts for. "
-              f"{LIVENESS} answers without looking at the consumers: its drop is the floor, what any request at this rate costs here:", "",
+              f"{LIVENESS} answers without looking at the consumers: its drop is what any request at this rate costs here:", "",
               "| requests | requests/s | p50 ms | p99 ms | worst round p99 ms | max ms | errors | API CPU µs/request "
               "| API cores | wrk cores | requests' CPU | drain records/s | drain drop |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
