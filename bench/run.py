@@ -491,8 +491,8 @@ def run_control_plane(bootstrap, per_topic, batch, workdir, timeout, rounds, req
             # drain without requests, and wrk) against what consumerd used
             # in that drain: the drop this CPU alone accounts for, steadier
             # from run to run than the drop itself.
-            api_cores = lower_middle([drain["api_cores"] for drain in runs])
-            entry["requests_cpu_percent"] = round(100 * (api_cores - baseline_api_cores + entry["wrk_cores"]) / baseline_cores, 1)
+            entry["requests_cpu_percent"] = round(
+                100 * (entry["api_cores"] - baseline_api_cores + entry["wrk_cores"]) / baseline_cores, 1)
         results[label] = entry
     return results
 
