@@ -688,7 +688,7 @@ def markdown(rows, control, targets, args):
                      f"| {row['cpu_us_per_record']} | {cpu_low}–{cpu_high} | {row['peak_rss_mib']} | {row['vs_kcat']} | {row['vs_python']} "
                      f"| {latency} |")
     lines += ["", f"Control plane: wrk paced to ~{args.rate:,} requests/s while `serve` drains with 4 consumers, "
-              f"{args.rounds} round(s) of the four conditions in turn, every other round in reverse. p50/p99 are the median round's (p99 of an even count the "
+              f"{args.rounds} round(s) of the {len(control)} conditions in turn, every other round in reverse. p50/p99 are the median round's (p99 of an even count the "
               "worse middle one), the worst round's p99 and the max beside them; the drop is the median of each round's drain "
               "against that round's drain without requests; API CPU is the libmicrohttpd threads' CPU over every request they "
               "answered during the drain (wrk's and the benchmark's status polls, 4 every 20 ms), and the cores they kept busy while it ran; "
